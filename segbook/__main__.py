@@ -1,0 +1,3 @@
+from segbook.cli.errors import entry_point
+
+entry_point()

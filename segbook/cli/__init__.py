@@ -1,0 +1,1 @@
+"""The `segbook` command line: a thin click shell over segbook.api."""

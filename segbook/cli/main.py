@@ -1,0 +1,85 @@
+"""The `segbook` click group.
+
+Sub-commands are imported only when they run, so `segbook --help` and the catalog
+commands start fast and never import torch or nnunetv2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from segbook import __version__
+from segbook.cli.errors import run_guarded
+
+# command name -> "module:attribute"; each module holds one command (or group).
+COMMANDS = {
+    "demo": "segbook.cli.demo_cmd:demo",
+    "finetune": "segbook.cli.finetune_cmd:finetune",
+    "verify": "segbook.cli.verify_cmd:verify",
+    "datasets": "segbook.cli.datasets_cmd:datasets",
+    "prepare": "segbook.cli.prepare_cmd:prepare",
+    "evaluate": "segbook.cli.evaluate_cmd:evaluate",
+    "report": "segbook.cli.report_cmd:report",
+    "weights": "segbook.cli.weights_cmd:weights",
+    "doctor": "segbook.cli.doctor_cmd:doctor",
+}
+
+SHORT_HELP = {
+    "demo": "Fine-tune vs scratch on the embedded synthetic demo (CPU, minutes).",
+    "finetune": "Run one dataset end to end: prepare, plan, train, predict, evaluate, receipt.",
+    "verify": "Re-check a receipt's hashes (and metrics) against the files on disk.",
+    "datasets": "List and show the 87 SegBook datasets (+ demo).",
+    "prepare": "Convert a downloaded dataset into nnU-Net layout and check it against its lock.",
+    "evaluate": "Dice, NSD, HD95 per case and class for a prediction/reference folder pair.",
+    "report": "Collect receipts into paper-style tables, plots and an HTML page.",
+    "weights": "List, fetch, pin and verify the pre-trained STU-Net checkpoints.",
+    "doctor": "Check this environment: versions, GPU, writable paths, weights.",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(n for n in COMMANDS if _available(n))
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS or not _available(name):
+            return None
+        module_name, attr = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(n, SHORT_HELP.get(n, "")) for n in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _available(name: str) -> bool:
+    module_name = COMMANDS[name].split(":")[0]
+    return importlib.util.find_spec(module_name) is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="segbook")
+def cli():
+    """SegBook kit: reproduce the SegBook benchmark (STU-Net fine-tuned vs scratch vs nnU-Net).
+
+    One dataset per invocation; every input pinned by a checksum, every run described by a
+    receipt that `segbook verify` re-checks offline.
+
+    \b
+    Exit codes: 0 ok, 1 differences found, 2 usage, 65 invalid data/manifest,
+    66 input missing, 70 internal error, 73 output not writable / would overwrite,
+    75 interrupted (rerun continues), 78 environment problem.
+    """
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_guarded(cli, argv if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

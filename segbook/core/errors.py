@@ -1,0 +1,68 @@
+"""Every failure the kit reports on purpose, each with its documented exit code.
+
+The CLI turns a SegbookError into two lines (`error: ...`, `hint: ...`) and its exit code;
+anything else is a bug (exit 70) and its traceback goes to the log file.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    DIFFERENCES = 1  # verification found differences
+    USAGE = 2  # bad command line
+    DATA_INVALID = 65  # invalid input data or manifest
+    INPUT_MISSING = 66  # input file/folder missing
+    INTERNAL = 70  # a bug in the kit
+    OUTPUT_BLOCKED = 73  # output not writable, or would overwrite a result
+    INTERRUPTED = 75  # interrupted but resumable (SIGTERM, preemption)
+    ENVIRONMENT = 78  # wrong environment/configuration (versions, GPU)
+
+
+class SegbookError(Exception):
+    """An expected failure: a one-line message, a hint, and an exit code."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+    default_hint = "run with --verbose or read the log file for details"
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint or self.default_hint
+
+
+class Differences(SegbookError):
+    exit_code = ExitCode.DIFFERENCES
+    default_hint = "the files on disk do not match what was recorded"
+
+
+class UsageProblem(SegbookError):
+    exit_code = ExitCode.USAGE
+    default_hint = "see --help"
+
+
+class InvalidInput(SegbookError):
+    exit_code = ExitCode.DATA_INVALID
+    default_hint = "check the dataset or manifest named in the message"
+
+
+class InputMissing(SegbookError):
+    exit_code = ExitCode.INPUT_MISSING
+    default_hint = "check the path"
+
+
+class OutputBlocked(SegbookError):
+    exit_code = ExitCode.OUTPUT_BLOCKED
+    default_hint = "choose another --out, fix its permissions, or pass --force to replace the result"
+
+
+class Interrupted(SegbookError):
+    exit_code = ExitCode.INTERRUPTED
+    default_hint = "run the same command again to continue from the last checkpoint"
+
+
+class EnvironmentProblem(SegbookError):
+    exit_code = ExitCode.ENVIRONMENT
+    default_hint = "run `segbook doctor` to see what is wrong with this environment"

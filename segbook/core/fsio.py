@@ -1,0 +1,73 @@
+"""Write-then-rename helpers: a crash never leaves a half-written result under its final name."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from segbook.core.errors import OutputBlocked
+
+
+def ensure_writable_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".segbook-probe-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise OutputBlocked(f"output folder {path} is not writable ({exc.strerror or exc})",
+                            hint="choose another --out or fix the folder's permissions") from exc
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+@contextmanager
+def atomic_directory(final: Path, *, replace: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling folder; on success it is renamed to `final`.
+
+    On failure the temporary folder is removed, so `final` is either absent, the old
+    version, or the complete new one.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists() and not replace:
+        raise OutputBlocked(f"{final} already exists", hint="pass --force to replace it")
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
+    try:
+        yield tmp
+        if final.exists():
+            trash = final.with_name(f".{final.name}.old")
+            shutil.rmtree(trash, ignore_errors=True)
+            final.rename(trash)
+            tmp.rename(final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
