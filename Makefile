@@ -1,0 +1,42 @@
+# SegBook kit — developer entry points. `make` (or `make help`) lists them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+OUT ?= segbook-out
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sort -u | \
+	  awk 'BEGIN {FS = ":.*## "} {printf "  %-18s %s\n", $$1, $$2}'
+
+$(BIN)/segbook: requirements-dev.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --no-deps --no-build-isolation -e .
+	@touch $@
+
+install: $(BIN)/segbook ## create .venv from the hashed lock and install the kit
+	@$(BIN)/segbook --version
+
+demo: install ## fine-tune vs scratch on the embedded synthetic demo (CPU, a few minutes)
+	$(BIN)/segbook demo --out $(OUT)/demo
+
+test: install ## run the whole test suite (unit, integration, container, slurm)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: install ## run the fast unit tests only
+	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
+lint: install ## ruff on the Python code
+	$(BIN)/ruff check segbook tests bench scripts
+
+bench: install ## run the benchmarks and print their numbers (see docs/benchmarks.md)
+	$(BIN)/python bench/run_all.py
+
+.PHONY: help install demo test test-unit lint bench
+
+# Fragments owned by each area (containers, ...).
+-include mk/*.mk

@@ -1,0 +1,150 @@
+"""`segbook datasets list|show|init`: browse the catalog, make a manifest for your own data.
+
+list/show only read YAML: no numpy, SimpleITK, torch or nnunetv2 is imported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import click
+
+from segbook.catalog.schema import ACCESS_KINDS, MODALITIES, TARGETS
+from segbook.catalog.sizes import MEDIUM_MAX_CASES, SIZE_CLASSES, SMALL_MAX_CASES
+
+COLUMNS = ("task_id", "nnunet_id", "display_name", "modality", "target", "cases", "size", "region",
+           "access", "prepare_from")
+HEADERS = {"task_id": "task id", "nnunet_id": "id", "display_name": "name", "prepare_from": "prepare from"}
+_SIZE_HELP = (f"small (< {SMALL_MAX_CASES + 1} cases), medium ({SMALL_MAX_CASES + 1}-{MEDIUM_MAX_CASES}) "
+              f"or large (> {MEDIUM_MAX_CASES})")
+
+
+def _row(m) -> dict:
+    return {"task_id": m.task_id, "nnunet_id": m.nnunet_id, "display_name": m.display_name,
+            "modality": m.modality, "target": m.target, "cases": m.n_cases if m.n_cases is not None else "",
+            "size": m.size or "", "region": m.region, "access": m.access, "prepare_from": m.prepare_from}
+
+
+def _table(rows: list[dict]) -> str:
+    header = [HEADERS.get(c, c) for c in COLUMNS]
+    cells = [header] + [[str(r[c]) for c in COLUMNS] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def _choice(values) -> click.Choice:
+    return click.Choice(list(values), case_sensitive=False)
+
+
+@click.group()
+def datasets():
+    """List and show the 87 SegBook datasets (+ demo); make a manifest for your own data."""
+
+
+@datasets.command("list")
+@click.option("--modality", type=_choice(MODALITIES), help="Only this modality.")
+@click.option("--target", type=_choice(TARGETS), help="Only this target category.")
+@click.option("--size", type=_choice(SIZE_CLASSES), help=f"Only this size class: {_SIZE_HELP}.")
+@click.option("--access", type=_choice(ACCESS_KINDS), help="Only this access kind.")
+@click.option("--format", "fmt", type=_choice(("table", "json", "csv")), default="table", show_default=True)
+def list_datasets(modality, target, size, access, fmt):
+    """Every dataset in the catalog, with the layout `segbook prepare` accepts for it."""
+    from segbook.catalog import load_catalog
+
+    rows = []
+    for m in load_catalog():
+        if modality and m.modality.casefold() != modality.casefold():
+            continue
+        if target and m.target != target.casefold():
+            continue
+        if size and m.size != size.casefold():
+            continue
+        if access and m.access != access.casefold():
+            continue
+        rows.append(_row(m))
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        click.echo(buffer.getvalue(), nl=False)
+    else:
+        click.echo(_table(rows))
+        click.echo(f"{len(rows)} datasets", err=True)
+
+
+def _show_text(m) -> str:
+    lines = [f"{m.task_id}  ({m.display_name}; nnU-Net {m.dataset_name})",
+             f"  modality: {m.modality}    target: {m.target}    regions: {', '.join(m.regions)}",
+             f"  cases: paper {m.cases.get('paper')}, train {m.cases.get('train')}, test "
+             f"{m.cases.get('test')}  -> size {m.size}",
+             "  channels: " + ", ".join(f"{i:04d} {c['name']} ({c['normalization']})"
+                                        for i, c in enumerate(m.channels)),
+             "  labels: " + ", ".join(f"{k} {v}" for k, v in m.labels.items())]
+    if m.reference_plan:
+        lines.append(f"  reference plan: patch {m.reference_plan['patch']}, spacing "
+                     f"{[round(s, 4) for s in m.reference_plan['spacing']]} (z, y, x)")
+    if m.paper_dice:
+        lines.append("  paper Dice: " + ", ".join(f"{k} {v:.4f}" for k, v in m.paper_dice.items()))
+    src = m.source
+    lines.append(f"  source: {src.get('homepage') or 'unknown'}  licence: {src.get('licence')}  "
+                 f"access: {src.get('access')}" + (f"  url: {src['url']}" if src.get("url") else ""))
+    lines.append(f"  prepare from: {m.prepare_from}")
+    if m.path is not None:
+        lock = m.lock_path
+        lines.append(f"  lock: {lock} ({'present' if lock.exists() else 'none yet: prepare with --lock'})")
+    lines += [f"  correction: {c['what']} ({c['why']}; {c['source']})" for c in m.corrections]
+    lines += [f"  note: {n}" for n in m.notes]
+    return "\n".join(lines)
+
+
+@datasets.command("show")
+@click.argument("dataset")
+@click.option("--format", "fmt", type=_choice(("text", "json")), default="text", show_default=True)
+def show_dataset(dataset, fmt):
+    """One dataset by task id, nnU-Net id, display name or manifest path (any case)."""
+    from segbook.catalog import load_catalog
+
+    m = load_catalog().get(dataset)
+    click.echo(json.dumps(m.as_dict(), indent=2) if fmt == "json" else _show_text(m))
+
+
+@datasets.command("init")
+@click.argument("name")
+@click.option("--raw", "raw", required=True, type=click.Path(path_type=Path),
+              help="Your nnU-Net (v1/v2) or MSD-style task folder.")
+@click.option("--target", required=True, type=_choice(TARGETS), help="Target category.")
+@click.option("--id", "nnunet_id", type=click.IntRange(1, 999),
+              help="nnU-Net dataset id (default: from a DatasetNNN_/TaskNNN_ folder name).")
+@click.option("--modality", type=_choice(MODALITIES), help="Default: from the channel names (CT, PET).")
+@click.option("--display-name", help="Name shown in tables (default: NAME).")
+@click.option("--out", "out", type=click.Path(path_type=Path),
+              help="Manifest file to write (default: ./TaskNNN_NAME.yaml); its lock goes next to it.")
+@click.option("--force", is_flag=True, help="Replace an existing manifest file.")
+def init_dataset(name, raw, target, nnunet_id, modality, display_name, out, force):
+    """Write a manifest for your own dataset NAME, read off its dataset.json and files."""
+    import yaml
+
+    from segbook.catalog import load_catalog
+    from segbook.catalog.user_manifest import build_user_manifest
+    from segbook.core.errors import OutputBlocked
+    from segbook.core.fsio import atomic_write_text
+
+    taken = {m.nnunet_id for m in load_catalog()}
+    data = build_user_manifest(name, raw, nnunet_id=nnunet_id, target=target.casefold(),
+                               modality=modality.upper() if modality else None,
+                               display_name=display_name, taken_ids=taken)
+    out = out or Path(f"{data['task_id']}.yaml")
+    if out.exists() and not force:
+        raise OutputBlocked(f"{out} already exists", hint="pass --force to replace it, or --out elsewhere")
+    text = "# made by `segbook datasets init`; edit freely (see docs/catalog.md)\n"
+    text += yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
+    atomic_write_text(out, text)
+    click.echo(f"wrote {out} ({data['task_id']}, {data['cases']['train'] + data['cases']['test']} cases)")
+    click.echo(f"next: segbook prepare {out} --raw {raw} --lock")

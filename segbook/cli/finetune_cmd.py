@@ -1,0 +1,68 @@
+"""`segbook finetune DATASET`: one dataset x one configuration, end to end."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from segbook.cli.options import (
+    determinism_options, device_option, force_option, out_option, progress_printer, schedule_options,
+    verbose_option,
+)
+from segbook.core.configurations import INITS, MODELS, parse_configuration
+from segbook.core.errors import UsageProblem
+
+
+@click.command()
+@click.argument("dataset")
+@click.option("--model", type=click.Choice(MODELS, case_sensitive=False), default="stunet-b", show_default=True,
+              help="Network: default nnU-Net or STU-Net S/B/L/H.")
+@click.option("--init", "init", type=click.Choice(INITS), default="pretrained", show_default=True,
+              help="Fine-tune from the TotalSegmentator weights, or train from scratch.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Pre-trained checkpoint (.model v1 or .pth v2); default: the registry's file for the scale.")
+@click.option("--trust-unpinned", is_flag=True,
+              help="Accept weights whose hashes are not pinned in manifests/weights.yaml (recorded).")
+@click.option("--raw", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder holding the dataset as downloaded (prepared first; see `segbook prepare`).")
+@click.option("--lock", is_flag=True, help="Write the dataset's lock if it has none yet (see `segbook prepare`).")
+@click.option("--fold", type=click.Choice(["all", "0", "1", "2", "3", "4"]), default="all", show_default=True,
+              help="Train on all training cases, or on one cross-validation fold.")
+@schedule_options
+@determinism_options
+@device_option
+@out_option
+@force_option
+@verbose_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def finetune(dataset, model, init, weights, trust_unpinned, raw, lock, fold, epochs, iterations_per_epoch,
+             seed, deterministic, threads, data_workers, device, out_root, force, verbose, quiet):
+    """Run DATASET end to end: prepare, plan, train, predict the held-out test cases, evaluate,
+    and write a receipt.
+
+    DATASET is a SegBook task id or name (`segbook datasets list`), `Demo`, or the path of a
+    dataset folder in nnU-Net raw layout. Results go to OUT/runs/<task>/<config>/. A finished
+    run is not repeated (use --force); an interrupted one continues from nnU-Net's latest
+    checkpoint when run again.
+
+    \b
+    Examples:
+      segbook finetune Task009_Spleen --raw /data/Task09_Spleen --model stunet-b
+      segbook finetune Demo --model stunet-s --init scratch --epochs 2 --iterations-per-epoch 5
+    """
+    from segbook.api import FinetuneRequest, finetune as run  # noqa: PLC0415
+
+    configuration = parse_configuration(model, init)
+    if weights is not None and not configuration.needs_weights:
+        raise UsageProblem("--weights only applies to --init pretrained")
+    request = FinetuneRequest(
+        dataset=dataset, configuration=configuration, out_root=out_root, raw=raw, weights=weights,
+        trust_unpinned=trust_unpinned, fold=fold, epochs=epochs, iterations_per_epoch=iterations_per_epoch,
+        seed=seed, deterministic=deterministic, threads=threads, data_workers=data_workers, device=device,
+        force=force, lock=lock, verbose=verbose, command=["segbook", *sys.argv[1:]],
+    )
+    result = run(request, progress_printer(quiet))
+    summary = result.receipt["metrics"]["summary"]
+    click.echo(f"{result.receipt_path}\tmean Dice {summary['mean_dice']:.4f}")

@@ -1,0 +1,69 @@
+"""`segbook prepare DATASET --raw DIR`: convert a download to nnU-Net layout and check its lock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("dataset")
+@click.option("--raw", "raw", required=True, type=click.Path(path_type=Path),
+              help="The unpacked download (or its .tar/.tgz/.zip archive).")
+@click.option("--out", "out", type=click.Path(path_type=Path),
+              help="Output root (default: $SEGBOOK_OUT or ./segbook-out); data goes to OUT/nnUNet_raw/.")
+@click.option("--lock", is_flag=True, help="Write the dataset's lock if it has none (pin this content).")
+@click.option("--force", is_flag=True,
+              help="Replace a different prepared dataset; with --lock, re-pin a lock that differs.")
+@click.option("--seed", type=int, default=None, help="Split seed (default 12345, as every lock uses).")
+@click.option("--layout", help="Force one of the manifest's layouts (nnunet, msd, case_folders, files).")
+@click.option("--lock-file", type=click.Path(path_type=Path),
+              help="Use this lock file instead of the manifest's (e.g. when manifests/ is read-only).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def prepare(dataset, raw, out, lock, force, seed, layout, lock_file, fmt, quiet):
+    """Convert DATASET's download into nnU-Net layout, hash every case, split, and compare with the lock.
+
+    DATASET is a task id, nnU-Net id, display name, or the path of a manifest made by
+    `segbook datasets init`. Exit 1 lists every case that differs from the lock.
+    """
+    from segbook.catalog import load_catalog
+    from segbook.catalog.lock import LockMismatch
+    from segbook.convert import prepare_dataset
+    from segbook.core.settings import load_settings
+    from segbook.core.splits import DEFAULT_SEED
+
+    manifest = load_catalog().get(dataset)
+    out_root = out or load_settings().out_root
+    progress = None if quiet or fmt == "json" else (lambda line: click.echo(line, err=True))
+    try:
+        result = prepare_dataset(manifest, raw, out_root, lock=lock, force=force,
+                                 seed=DEFAULT_SEED if seed is None else seed, layout=layout,
+                                 lock_path=lock_file, command=_command_line(), progress=progress)
+    except LockMismatch as exc:
+        for difference in exc.differences:
+            click.echo(f"differs: {difference}")
+        raise
+    if fmt == "json":
+        click.echo(json.dumps({
+            "task_id": result.task_id, "dataset_name": result.dataset_name,
+            "dataset_dir": str(result.dataset_dir), "layout": result.layout,
+            "train_cases": result.n_train, "test_cases": result.n_test,
+            "dataset_sha256": result.dataset_sha256, "split_sha256": result.split.sha256,
+            "lock_path": str(result.lock_path), "lock_sha256": result.lock_sha256,
+            "lock_written": result.lock_written, "reused": result.reused, "notes": result.notes}, indent=2))
+        return
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(result.summary())
+    if result.lock_written:
+        click.echo(f"lock written: {result.lock_path} (commit it so others can check against it)")
+
+
+def _command_line() -> str:
+    import shlex
+    import sys
+
+    return shlex.join(["segbook", *sys.argv[1:]])

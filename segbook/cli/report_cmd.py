@@ -1,0 +1,63 @@
+"""`segbook report`: receipts -> paper-style tables, plots and one HTML page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from segbook.core.errors import UsageProblem
+
+
+def parse_size_cuts(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        small_max, medium_max = (int(v) for v in text.split(","))
+    except ValueError:
+        raise UsageProblem(f"bad --size-cuts {text!r}", hint="give SMALL_MAX,MEDIUM_MAX, e.g. 99,399") from None
+    if not 0 <= small_max < medium_max:
+        raise UsageProblem(f"bad --size-cuts {text!r}: need 0 <= SMALL_MAX < MEDIUM_MAX")
+    return small_max, medium_max
+
+
+@click.command("report")
+@click.argument("receipts", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out-root", type=click.Path(path_type=Path, file_okay=False),
+              help="Kit output root whose runs/*/*/receipt.json are collected (default: SEGBOOK_OUT "
+                   "or ./segbook-out).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Report folder to write (default: OUT_ROOT/report, or OUT_ROOT/paper-report with --paper).")
+@click.option("--paper", is_flag=True, help="Build the tables from the paper's per-dataset values alone.")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="|ours - paper| in DSC points that counts as reproduced.")
+@click.option("--size-cuts", metavar="SMALL_MAX,MEDIUM_MAX",
+              help="Dataset size classes by case count (default: the catalog's 99,399).")
+@click.option("--force", is_flag=True, help="Replace an existing report folder.")
+def report(receipts, out_root, out_dir, paper, tolerance, size_cuts, force):
+    """Collect receipts into tables next to the paper's values, grouped as the paper groups them.
+
+    RECEIPTS: extra receipt.json files or folders (searched recursively), on top of the
+    receipts under OUT_ROOT/runs/. Writes CSV and Markdown tables, PNG plots and a
+    self-contained report.html into the report folder, all at once.
+    """
+    from segbook.core.settings import load_settings
+    from segbook.report import build_report
+
+    if paper and receipts:
+        raise UsageProblem("--paper builds the paper's tables alone; do not pass receipts with it")
+    root = out_root or load_settings().out_root
+    target = out_dir or root / ("paper-report" if paper else "report")
+    outcome = build_report(target, receipts=receipts, out_root=None if paper else root, paper=paper,
+                           tolerance=tolerance, size_cuts=parse_size_cuts(size_cuts), force=force)
+    for warning in outcome.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if paper:
+        h = outcome.headline
+        click.echo(f"paper, {h['datasets']} datasets: mean fine-tuning gain over scratch "
+                   f"B {h['gain_B']:+.2f}, L {h['gain_L']:+.2f}, H {h['gain_H']:+.2f} DSC points")
+    else:
+        h = outcome.headline
+        click.echo(f"{outcome.n_receipts} receipt(s), {h['runs']} run(s) on {h['datasets']} dataset(s); "
+                   f"{h['within']} within ±{tolerance:g} DSC points of the paper")
+    click.echo(f"wrote {target}/report.html ({len(outcome.files)} files)")

@@ -1,0 +1,155 @@
+"""`segbook weights list|fetch|pin|verify`: the pre-trained STU-Net checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from segbook.cli.options import progress_printer
+from segbook.core.errors import Differences, InputMissing, InvalidInput, UsageProblem
+from segbook.core.settings import load_settings
+
+SCALE_CHOICE = click.Choice(["S", "B", "L", "H", "s", "b", "l", "h", "small", "base", "large", "huge"])
+
+
+def registry_option(func):
+    return click.option("--registry", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="Weights registry file (default: manifests/weights.yaml of the kit).")(func)
+
+
+def _dir_option(help_text: str):
+    return click.option("--dir", "--dest", "weights_dir", type=click.Path(file_okay=False, path_type=Path),
+                        default=None, help=help_text + " Default: $SEGBOOK_WEIGHTS_DIR.")
+
+
+def _weights_dir(given: Path | None, *, required: bool) -> Path | None:
+    folder = given or load_settings().weights_dir
+    if folder is None and required:
+        raise UsageProblem("no weights folder given", hint="pass --dest DIR or set SEGBOOK_WEIGHTS_DIR")
+    return folder
+
+
+def _registry(path: Path | None):
+    from segbook.weights.registry import load_registry  # noqa: PLC0415
+
+    return load_registry(path)
+
+
+@click.group()
+def weights():
+    """List, fetch, pin and verify the pre-trained STU-Net checkpoints.
+
+    \b
+    The registry (manifests/weights.yaml) names each official checkpoint, its URL and its
+    published size. No official checksums exist: pin the first copy you trust with
+    `segbook weights pin FILE`; from then on every use checks its file sha256 and tensor hash,
+    and an unpinned or different file is refused (exit 65) unless --trust-unpinned is given.
+    """
+
+
+@weights.command("list")
+@registry_option
+@_dir_option("Folder to look for the checkpoint files in.")
+def list_weights(registry, weights_dir):
+    """The registry's checkpoints: size, pin, and whether the file is in the weights folder."""
+    reg = _registry(registry)
+    folder = _weights_dir(weights_dir, required=False)
+    click.echo(f"registry: {reg.path}")
+    click.echo(f"{'scale':<6}{'file':<20}{'size':>10}  {'pinned':<22}{'present':<8}url")
+    for entry in reg.entries:
+        pin = f"yes {entry.sha256[:12]}" if entry.pinned else "no"
+        present = "-" if folder is None else ("yes" if (folder / entry.file).is_file() else "no")
+        click.echo(f"{entry.scale:<6}{entry.file:<20}{entry.published_size:>10}  {pin:<22}{present:<8}"
+                   f"{entry.url}")
+    if folder is not None:
+        click.echo(f"weights folder: {folder}")
+
+
+@weights.command()
+@click.argument("scales", nargs=-1, type=SCALE_CHOICE, required=True)
+@registry_option
+@_dir_option("Folder to download into.")
+@click.option("--url", default=None, help="Download from this URL instead of the registry's (a mirror).")
+@click.option("--trust-unpinned", is_flag=True,
+              help="Move an unpinned download into place (pin it afterwards with `segbook weights pin`).")
+@click.option("--force", is_flag=True, help="Replace a file that is already there but does not verify.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def fetch(scales, registry, weights_dir, url, trust_unpinned, force, quiet):
+    """Download checkpoints (resumable), verify them, then move them into place.
+
+    \b
+    Example:
+      segbook weights fetch S B --dest ~/stunet-weights
+    """
+    from segbook.weights.fetch import fetch_entry  # noqa: PLC0415
+
+    if url and len(scales) > 1:
+        raise UsageProblem("--url applies to one checkpoint at a time")
+    reg = _registry(registry)
+    folder = _weights_dir(weights_dir, required=True)
+    for scale in scales:
+        entry = reg.for_scale(scale)
+        result = fetch_entry(entry, folder, trust_unpinned=trust_unpinned, force=force, url=url,
+                             progress=progress_printer(quiet))
+        state = "verified" if result.check.ok else "UNPINNED (trusted)"
+        click.echo(f"{result.path}\t{state}\tsha256 {result.check.file_sha256}")
+        if not result.check.ok:
+            click.echo(f"hint: pin it with `segbook weights pin {result.path}`", err=True)
+
+
+@weights.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--scale", type=SCALE_CHOICE, default=None,
+              help="Which checkpoint FILE is (default: by its name).")
+@registry_option
+@click.option("--force", is_flag=True, help="Replace an existing pin that has other hashes.")
+def pin(file, scale, registry, force):
+    """Record FILE's sha256 and tensor hash (and who/when) in the registry.
+
+    Pin only a copy whose origin you checked: every later use is compared with it.
+    """
+    from segbook.weights.pin import pin_file  # noqa: PLC0415
+
+    reg = _registry(registry)
+    entry = reg.for_file(file, scale)
+    result = pin_file(reg, entry, file, force=force)
+    verb = "pinned" if result.changed else "already pinned"
+    click.echo(f"{verb} STU-Net-{result.entry.scale} in {reg.path}\n"
+               f"  sha256        {result.entry.sha256}\n  tensor_sha256 {result.entry.tensor_sha256}\n"
+               f"  size_bytes    {result.entry.size_bytes}\n  by            {result.entry.pinned_by} "
+               f"at {result.entry.pinned_at}")
+
+
+@weights.command()
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--scale", type=SCALE_CHOICE, default=None, help="Which checkpoint FILE is (one FILE only).")
+@registry_option
+@_dir_option("Folder whose registered checkpoints are checked when no FILES are given.")
+@click.option("--quick", is_flag=True, help="Size and file sha256 only (skip reading the tensors).")
+def verify(files, scale, registry, weights_dir, quick):
+    """Check checkpoints against their pins. Exit 0 all verified, 1 a file differs,
+    65 a file is not pinned, 66 nothing to check."""
+    from segbook.weights.checks import MISMATCH, UNPINNED, check_file  # noqa: PLC0415
+
+    if scale and len(files) != 1:
+        raise UsageProblem("--scale applies to exactly one FILE")
+    reg = _registry(registry)
+    if files:
+        targets = [(reg.for_file(f, scale), f) for f in files]
+    else:
+        folder = _weights_dir(weights_dir, required=True)
+        targets = [(e, folder / e.file) for e in reg.entries if (folder / e.file).is_file()]
+        if not targets:
+            raise InputMissing(f"no registered checkpoints in {folder}",
+                               hint="`segbook weights fetch S --dest DIR`, or name the files")
+    checks = [check_file(entry, path, tensors=not quick) for entry, path in targets]
+    for check in checks:
+        detail = f"  ({check.problem})" if check.problem else ""
+        click.echo(f"{check.status:<9} STU-Net-{check.entry.scale}  {check.path}{detail}")
+    if any(c.status == MISMATCH for c in checks):
+        raise Differences("a checkpoint differs from its pin",
+                          hint="fetch a fresh copy with `segbook weights fetch SCALE --force`")
+    if any(c.status == UNPINNED for c in checks):
+        raise InvalidInput("a checkpoint is not pinned in the registry",
+                           hint="check its origin, then `segbook weights pin FILE`")

@@ -1,0 +1,170 @@
+"""Read, check and normalise one case's images; write it in nnU-Net layout.
+
+Every problem becomes a one-line InvalidInput naming the case: unreadable/truncated files,
+wrong channel count in a 4D volume, NaN/inf voxels, image/label shape, spacing, origin or
+orientation mismatch, label values outside the declared set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from segbook.convert.integrity import nifti_problem
+from segbook.core.errors import InvalidInput, OutputBlocked
+
+SPACING_RTOL = 1e-4  # relative; nnU-Net's own check is similar (np.allclose)
+ORIGIN_ATOL_MM = 1e-3
+DIRECTION_ATOL = 1e-4
+_DTYPES = {"float32": sitk.sitkFloat32, "int16": sitk.sitkInt16}
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if "Description:" in ln or "ERROR" in ln.upper()]
+    text = (useful or lines or [type(exc).__name__])[-1]
+    return text.split("Description:")[-1].strip()[:160]
+
+
+def read_image(path: Path, case: str) -> sitk.Image:
+    problem = nifti_problem(path)
+    if problem:
+        raise InvalidInput(f"case {case}: {path.name} {problem}",
+                           hint="the file is damaged or holds invalid values; download it again")
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise InvalidInput(f"case {case}: cannot read {path.name} ({_first_line(exc)})",
+                           hint="the file is unreadable or truncated; download it again") from exc
+
+
+def _sub_volume(image: sitk.Image, index: int) -> sitk.Image:
+    """Volume `index` of a 4D image, with the 3D part of its geometry."""
+    array = sitk.GetArrayViewFromImage(image)[index]
+    out = sitk.GetImageFromArray(np.array(array))
+    d = image.GetDirection()
+    out.SetSpacing(image.GetSpacing()[:3])
+    out.SetOrigin(image.GetOrigin()[:3])
+    out.SetDirection((d[0], d[1], d[2], d[4], d[5], d[6], d[8], d[9], d[10]))
+    return out
+
+
+def _volumes(image: sitk.Image) -> list[sitk.Image]:
+    """A read image as a list of 3D scalar volumes (4D and vector images are split)."""
+    if image.GetNumberOfComponentsPerPixel() > 1:
+        return [sitk.VectorIndexSelectionCast(image, i) for i in range(image.GetNumberOfComponentsPerPixel())]
+    if image.GetDimension() == 4:
+        return [_sub_volume(image, i) for i in range(image.GetSize()[3])]
+    return [image]
+
+
+def channel_images(paths: tuple[Path, ...], n_channels: int, case: str, task_id: str) -> list[sitk.Image]:
+    """One 3D image per channel, from one file per channel or one 4D file."""
+    volumes = []
+    for path in paths:
+        image = read_image(path, case)
+        if image.GetDimension() not in (3, 4):
+            raise InvalidInput(f"case {case}: {path.name} is {image.GetDimension()}D, expected a 3D volume")
+        parts = _volumes(image)
+        if len(paths) > 1 and len(parts) != 1:
+            raise InvalidInput(f"case {case}: {path.name} holds {len(parts)} volumes, expected one channel")
+        volumes += parts
+    if len(volumes) != n_channels:
+        raise InvalidInput(f"case {case}: the 4D volume has {len(volumes)} channels, "
+                           f"{task_id} declares {n_channels}",
+                           hint="is this the right dataset for the manifest?")
+    return volumes
+
+
+def check_finite(image: sitk.Image, case: str, what: str) -> None:
+    array = sitk.GetArrayViewFromImage(image)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise InvalidInput(f"case {case}: {what} has NaN or infinite voxels")
+
+
+def match_grid(reference: sitk.Image, image: sitk.Image, case: str, what: str) -> sitk.Image:
+    """Check `image` lies on `reference`'s grid (within tolerance) and give it exactly that grid."""
+    if reference.GetSize() != image.GetSize():
+        raise InvalidInput(f"case {case}: {what} shape {image.GetSize()} differs from the image's "
+                           f"{reference.GetSize()}")
+    if not np.allclose(reference.GetSpacing(), image.GetSpacing(), rtol=SPACING_RTOL, atol=0):
+        raise InvalidInput(f"case {case}: {what} spacing {_fmt(image.GetSpacing())} differs from the "
+                           f"image's {_fmt(reference.GetSpacing())}")
+    if not np.allclose(reference.GetDirection(), image.GetDirection(), rtol=0, atol=DIRECTION_ATOL):
+        raise InvalidInput(f"case {case}: {what} orientation differs from the image's "
+                           f"({_fmt(image.GetDirection())} vs {_fmt(reference.GetDirection())})")
+    if not np.allclose(reference.GetOrigin(), image.GetOrigin(), rtol=0, atol=ORIGIN_ATOL_MM):
+        raise InvalidInput(f"case {case}: {what} origin {_fmt(image.GetOrigin())} differs from the "
+                           f"image's {_fmt(reference.GetOrigin())}")
+    image.CopyInformation(reference)  # identical grids, not merely close ones
+    return image
+
+
+def _fmt(values) -> str:
+    return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
+
+
+def normalise_label(image: sitk.Image, label_map: dict[int, int], n_labels: int, case: str) -> sitk.Image:
+    """Integer label map with remapped values, checked against 0..n_labels-1, as uint8/uint16."""
+    array = sitk.GetArrayFromImage(image)
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all() or not np.array_equal(array, np.round(array)):
+            raise InvalidInput(f"case {case}: the label holds non-integer values")
+    elif array.dtype.kind not in "iu":
+        raise InvalidInput(f"case {case}: the label has pixel type {array.dtype}")
+    array = array.astype(np.int64)
+    out = array.copy()
+    for source, target in (label_map or {}).items():
+        out[array == source] = target  # masks from the original: swaps (1<->2) work
+    values = np.unique(out)
+    bad = [int(v) for v in values if v < 0 or v >= n_labels]
+    if bad:
+        raise InvalidInput(f"case {case}: label values {bad[:6]} are outside the declared labels "
+                           f"0..{n_labels - 1}", hint="check the manifest's labels and label_map")
+    result = sitk.GetImageFromArray(out.astype(np.uint8 if n_labels <= 256 else np.uint16))
+    result.CopyInformation(image)
+    return result
+
+
+def normalise(image: sitk.Image, orientation: str | None, dtype: str | None) -> sitk.Image:
+    if orientation:
+        image = sitk.DICOMOrient(image, orientation)
+    if dtype:
+        image = sitk.Cast(image, _DTYPES[dtype])
+    return image
+
+
+def write_image(image: sitk.Image, path: Path) -> None:
+    try:
+        sitk.WriteImage(image, str(path), True)
+    except RuntimeError as exc:
+        raise OutputBlocked(f"cannot write {path} ({_first_line(exc)})") from exc
+
+
+def convert_case(raw_case, manifest, spec: dict, image_dir: Path, label_dir: Path) -> dict[str, Path]:
+    """Read, check, normalise and write one case; return {channel key: written file}."""
+    case = raw_case.case_id
+    prepare = manifest.prepare
+    orientation, dtype = prepare.get("orientation"), prepare.get("image_dtype")
+    images = channel_images(raw_case.images, manifest.num_channels, case, manifest.task_id)
+    reference = images[0]
+    written = {}
+    for i, image in enumerate(images):
+        key = f"{i:04d}"
+        check_finite(image, case, f"channel {key}")
+        if i:
+            image = match_grid(reference, image, case, f"channel {key}")
+        path = image_dir / f"{case}_{key}.nii.gz"
+        write_image(normalise(image, orientation, dtype), path)
+        written[key] = path
+    label = read_image(raw_case.label, case)
+    if label.GetDimension() != 3 or label.GetNumberOfComponentsPerPixel() != 1:
+        raise InvalidInput(f"case {case}: the label is not a 3D scalar volume")
+    label = match_grid(reference, label, case, "label")
+    label = normalise_label(label, spec.get("label_map") or {}, len(manifest.labels), case)
+    path = label_dir / f"{case}.nii.gz"
+    write_image(normalise(label, orientation, None), path)
+    written["label"] = path
+    return written

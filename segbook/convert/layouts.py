@@ -1,0 +1,236 @@
+"""Find the labelled cases of a raw download, for each layout a manifest may declare.
+
+Layout kinds (manifest `prepare.layouts[].kind`):
+- nnunet        nnU-Net v1/v2 task folder: dataset.json, imagesTr/<case>_<XXXX><ending>, labelsTr/;
+                labelled test cases in imagesTs/ + labelsTs/ are included too.
+- msd           Medical Segmentation Decathlon: dataset.json "training" list, one (4D) image per case.
+- case_folders  generic: one folder per case (glob `cases`), one file pattern per channel and one
+                for the label, relative to the case folder; `{case}` is the folder's name.
+- files         generic: patterns relative to the raw folder with `{case}` in them.
+Only discovery lives here; reading and checking the images is images.py's job.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from segbook.core.errors import InvalidInput, UsageProblem
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class RawCase:
+    case_id: str
+    images: tuple[Path, ...]  # one per channel, or one 4D volume holding all channels
+    label: Path
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return (*self.images, self.label)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    layout: str  # layout name as shown to users
+    spec: dict  # the manifest's layout entry that matched
+    root: Path  # folder the cases were found in (may be below --raw)
+    cases: tuple[RawCase, ...]
+    notes: tuple[str, ...] = ()
+
+
+def visible(folder: Path) -> list[Path]:
+    """Entries of a folder, without hidden files, macOS `._*` forks and __MACOSX."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX")
+
+
+def case_id_from(text: str) -> str:
+    return _UNSAFE.sub("_", text).strip("_") or "case"
+
+
+def layout_title(spec: dict) -> str:
+    titles = {"nnunet": "nnU-Net folder", "msd": "MSD download"}
+    return spec.get("name") or titles.get(spec["kind"], spec["kind"])
+
+
+def _read_dataset_json(root: Path) -> dict:
+    try:
+        data = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"{root / 'dataset.json'} cannot be read: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{root / 'dataset.json'} is not a JSON object")
+    return data
+
+
+def _check_channel_count(root: Path, declared: dict | None, manifest) -> None:
+    if declared and len(declared) != manifest.num_channels:
+        raise InvalidInput(f"{root / 'dataset.json'} declares {len(declared)} channels, "
+                           f"{manifest.task_id} has {manifest.num_channels}",
+                           hint="is this the right dataset for the manifest?")
+
+
+# -- nnU-Net v1/v2 --------------------------------------------------------------------------
+def _nnunet_ending(root: Path) -> str | None:
+    needed = (root / "dataset.json").is_file(), (root / "imagesTr").is_dir(), (root / "labelsTr").is_dir()
+    if not all(needed):
+        return None
+    ending = _read_dataset_json(root).get("file_ending", ".nii.gz")
+    found = any(p.name.endswith(f"_0000{ending}") for p in visible(root / "imagesTr"))
+    return ending if found else None
+
+
+def _discover_nnunet(root: Path, spec: dict, manifest) -> Discovery:
+    data = _read_dataset_json(root)
+    ending = data.get("file_ending", ".nii.gz")
+    _check_channel_count(root, data.get("channel_names") or data.get("modality"), manifest)
+    pattern = re.compile(rf"^(.*)_(\d{{4}}){re.escape(ending)}$")
+    cases, seen, notes = [], {}, []
+    for img_dir, lbl_dir in (("imagesTr", "labelsTr"), ("imagesTs", "labelsTs")):
+        if not (root / lbl_dir).is_dir():
+            if (root / img_dir).is_dir() and visible(root / img_dir):
+                notes.append(f"{img_dir}/ has no {lbl_dir}/: its unlabelled images are not used")
+            continue
+        images: dict[str, dict[int, Path]] = {}
+        for path in visible(root / img_dir) if (root / img_dir).is_dir() else []:
+            match = pattern.match(path.name)
+            if match:
+                images.setdefault(match.group(1), {})[int(match.group(2))] = path
+        labels = {p.name[: -len(ending)]: p for p in visible(root / lbl_dir) if p.name.endswith(ending)}
+        unlabelled = sorted(set(images) - set(labels))
+        if unlabelled:
+            raise InvalidInput(f"case {unlabelled[0]} in {img_dir}/ has no label in {lbl_dir}/",
+                               hint="every case needs a label file with the same name")
+        for name, label in sorted(labels.items()):
+            chans = images.get(name, {})
+            for i in range(manifest.num_channels):
+                if i not in chans:
+                    raise InvalidInput(f"case {name} has no channel {i:04d} "
+                                       f"({img_dir}/{name}_{i:04d}{ending})")
+            if len(chans) > manifest.num_channels:
+                raise InvalidInput(f"case {name} has {len(chans)} channel files, "
+                                   f"{manifest.task_id} declares {manifest.num_channels}")
+            _add(cases, seen, case_id_from(name), tuple(chans[i] for i in sorted(chans)), label)
+    return Discovery("nnU-Net folder", spec, root, tuple(cases), tuple(notes))
+
+
+# -- Medical Segmentation Decathlon -----------------------------------------------------------
+def _msd_entries(root: Path) -> list | None:
+    if not ((root / "dataset.json").is_file() and (root / "imagesTr").is_dir()):
+        return None
+    training = _read_dataset_json(root).get("training")
+    if not isinstance(training, list) or not training or not isinstance(training[0], dict):
+        return None
+    first = training[0].get("image")
+    return training if isinstance(first, str) and (root / first).is_file() else None
+
+
+def _discover_msd(root: Path, spec: dict, manifest) -> Discovery:
+    data = _read_dataset_json(root)
+    _check_channel_count(root, data.get("modality"), manifest)
+    cases, seen = [], {}
+    for entry in data["training"]:
+        image, label = (root / entry.get("image", ""), root / entry.get("label", ""))
+        name = Path(entry.get("image", "")).name.removesuffix(".nii.gz")
+        if not image.is_file():
+            raise InvalidInput(f"case {name} has no image ({image})")
+        if not label.is_file():
+            raise InvalidInput(f"case {name} has no label ({label})")
+        _add(cases, seen, case_id_from(name), (image,), label)
+    return Discovery("MSD download", spec, root, tuple(cases))
+
+
+# -- generic patterns --------------------------------------------------------------------------
+def _one(folder: Path, pattern: str, case: str, what: str) -> Path:
+    hits = [p for p in sorted(folder.glob(pattern)) if p.is_file() and not p.name.startswith(".")]
+    if not hits:
+        raise InvalidInput(f"case {case} has no {what} (no file matches {pattern!r} in {folder})")
+    if len(hits) > 1:
+        raise InvalidInput(f"case {case}: {len(hits)} files match {pattern!r} for its {what}",
+                           hint="make the manifest's pattern more specific")
+    return hits[0]
+
+
+def _case_dirs(root: Path, spec: dict) -> list[Path]:
+    return [p for p in sorted(root.glob(spec["cases"])) if p.is_dir() and not p.name.startswith(".")]
+
+
+def _discover_case_folders(root: Path, spec: dict, manifest) -> Discovery:
+    cases, seen = [], {}
+    for folder in _case_dirs(root, spec):
+        name = folder.name
+        case = case_id_from(folder.relative_to(root).as_posix())
+        images = tuple(_one(folder, pat.replace("{case}", name), case, f"channel {i:04d}")
+                       for i, pat in enumerate(spec["channels"]))
+        label = _one(folder, spec["label"].replace("{case}", name), case, "label")
+        _add(cases, seen, case, images, label)
+    return Discovery(layout_title(spec), spec, root, tuple(cases))
+
+
+def _files_regex(pattern: str) -> re.Pattern:
+    parts = [re.escape(p).replace(r"\*", "[^/]*").replace(r"\?", "[^/]") for p in pattern.split("{case}")]
+    return re.compile("^" + "(?P<case>[^/]+)".join(parts) + "$")
+
+
+def _discover_files(root: Path, spec: dict, manifest) -> Discovery:
+    regex = _files_regex(spec["label"])
+    cases, seen = [], {}
+    for label in sorted(root.glob(spec["label"].replace("{case}", "*"))):
+        match = regex.match(label.relative_to(root).as_posix())
+        if not match or label.name.startswith("."):
+            continue
+        name = match.group("case")
+        images = tuple(_one(root, pat.replace("{case}", name), name, f"channel {i:04d}")
+                       for i, pat in enumerate(spec["channels"]))
+        _add(cases, seen, case_id_from(name), images, label)
+    return Discovery(layout_title(spec), spec, root, tuple(cases))
+
+
+def _add(cases: list, seen: dict, case_id: str, images: tuple, label: Path) -> None:
+    if case_id in seen:
+        raise InvalidInput(f"duplicate case id {case_id}: {seen[case_id]} and {label}",
+                           hint="two cases map to the same name; rename one of them")
+    seen[case_id] = label
+    cases.append(RawCase(case_id, images, label))
+
+
+_DETECT = {
+    "nnunet": lambda root, spec: _nnunet_ending(root) is not None,
+    "msd": lambda root, spec: _msd_entries(root) is not None,
+    "case_folders": lambda root, spec: bool(_case_dirs(root, spec)),
+    "files": lambda root, spec: any(root.glob(spec["label"].replace("{case}", "*"))),
+}
+_DISCOVER = {"nnunet": _discover_nnunet, "msd": _discover_msd,
+             "case_folders": _discover_case_folders, "files": _discover_files}
+
+
+def select_layouts(manifest, layout: str | None) -> list[dict]:
+    specs = list(manifest.layouts)
+    if layout is None:
+        return specs
+    chosen = [s for s in specs if layout.casefold() in (s["kind"].casefold(), layout_title(s).casefold())]
+    if not chosen:
+        names = ", ".join(s["kind"] for s in specs)
+        raise UsageProblem(f"{manifest.task_id} has no layout {layout!r}", hint=f"choose one of: {names}")
+    return chosen
+
+
+def discover(manifest, raw_dir: Path, layout: str | None = None) -> Discovery:
+    """Cases of the first declared layout that matches; descends through single-folder wrappers."""
+    specs = select_layouts(manifest, layout)
+    root = Path(raw_dir)
+    while True:
+        for spec in specs:
+            if _DETECT[spec["kind"]](root, spec):
+                return _DISCOVER[spec["kind"]](root, spec, manifest)
+        children = visible(root)
+        if len(children) == 1 and children[0].is_dir():
+            root = children[0]
+            continue
+        break
+    raise InvalidInput(f"{raw_dir} is not in a layout {manifest.task_id} can be prepared from "
+                       f"({', '.join(layout_title(s) for s in specs)})",
+                       hint="point --raw at the unpacked download; docs/catalog.md shows each layout")

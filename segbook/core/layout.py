@@ -1,0 +1,52 @@
+"""Where things live under one output root.
+
+    <out>/nnUNet_raw/DatasetNNN_Name/      prepared data (imagesTr/labelsTr: training cases;
+                                            imagesTs/labelsTs: held-out test cases)
+    <out>/nnUNet_preprocessed/...          nnU-Net's plans and preprocessed arrays (shared)
+    <out>/sources/                         data the kit generates (the demo's phantoms)
+    <out>/runs/<TaskId>/<config>[_fold<k>]/ one run: receipt.json, split.json, plans.json,
+                                            train_config.json, nnUNet_results/, predictions/,
+                                            metrics.csv, logs/
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    out_root: Path
+    task_id: str
+    configuration: str
+    fold: str
+
+    @property
+    def run_dir(self) -> Path:
+        suffix = "" if self.fold == "all" else f"_fold{self.fold}"
+        return self.out_root / "runs" / self.task_id / f"{self.configuration}{suffix}"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.run_dir / "nnUNet_results"
+
+    @property
+    def predictions_dir(self) -> Path:
+        return self.run_dir / "predictions"
+
+    @property
+    def log_file(self) -> Path:
+        return self.run_dir / "logs" / "nnunet.log"
+
+    @property
+    def train_config(self) -> Path:
+        return self.run_dir / "train_config.json"
+
+    @property
+    def receipt(self) -> Path:
+        return self.run_dir / "receipt.json"
+
+
+def sources_dir(out_root: Path) -> Path:
+    return out_root / "sources"

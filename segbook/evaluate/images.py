@@ -1,0 +1,117 @@
+"""Reading label maps for evaluation, with the checks that make a comparison meaningful."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from segbook.core.errors import InputMissing, InvalidInput
+
+GEOMETRY_ATOL = 1e-4  # mm (origin/spacing) and cosine (direction): float32 header noise only
+
+
+@dataclass(frozen=True)
+class LabelImage:
+    """A 3D integer label map in SimpleITK array order (z, y, x) with its geometry."""
+
+    path: Path
+    array: np.ndarray
+    spacing: tuple[float, float, float]  # array-axis order, mm
+    origin: tuple[float, ...]
+    direction: tuple[float, ...]
+
+    @property
+    def size_xyz(self) -> tuple[int, ...]:
+        return tuple(reversed(self.array.shape))
+
+
+def list_cases(folder: Path, file_ending: str) -> dict[str, Path]:
+    """{case_id: path} of the files in `folder` that end with `file_ending` (hidden files skipped)."""
+    if not folder.is_dir():
+        raise InputMissing(f"folder {folder} does not exist", hint="check the path")
+    return {
+        p.name[: -len(file_ending)]: p
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name.endswith(file_ending) and not p.name.startswith(".")
+        and len(p.name) > len(file_ending)
+    }
+
+
+def _as_integer_labels(array: np.ndarray, path: Path) -> np.ndarray:
+    if np.issubdtype(array.dtype, np.integer) or array.dtype == bool:
+        return array.astype(np.uint8) if array.dtype == bool else array
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
+            raise InvalidInput(f"{path.name}: label map holds non-integer values",
+                               hint="a label map must hold integer class values")
+        return array.astype(np.int32)
+    raise InvalidInput(f"{path.name}: unsupported pixel type {array.dtype} for a label map")
+
+
+def nifti_pixdim(path: Path) -> tuple[float, ...] | None:
+    """The header's voxel sizes of a NIfTI-1/2 file, or None for other formats.
+
+    Read directly because ITK replaces a NaN pixdim by 1.0 when the file has a qform.
+    """
+    name = path.name.lower()
+    if not name.endswith((".nii", ".nii.gz")):
+        return None
+    opener = gzip.open if name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(540)
+    except (OSError, EOFError):
+        return None  # unreadable: SimpleITK reports it
+    for order in ("<", ">"):
+        if len(head) >= 348 and struct.unpack(order + "i", head[:4])[0] == 348:  # NIfTI-1
+            dims = struct.unpack(order + "h", head[40:42])[0]
+            return struct.unpack(order + "8f", head[76:108])[1 : 1 + min(max(dims, 0), 7)]
+        if len(head) >= 540 and struct.unpack(order + "i", head[:4])[0] == 540:  # NIfTI-2
+            dims = struct.unpack(order + "q", head[16:24])[0]
+            return struct.unpack(order + "8d", head[104:168])[1 : 1 + min(max(dims, 0), 7)]
+    return None
+
+
+def _check_geometry_values(path: Path, spacing, origin, direction) -> None:
+    header_spacing = nifti_pixdim(path) or ()
+    for what, values in (("spacing", spacing), ("header voxel size", header_spacing), ("origin", origin),
+                         ("direction", direction)):
+        if not all(np.isfinite(values)):
+            raise InvalidInput(f"{path.name}: {what} is not finite {tuple(values)}",
+                               hint="the image header must give finite spacing, origin and direction")
+    if min(spacing) <= 0:
+        raise InvalidInput(f"{path.name}: spacing must be positive, got {tuple(spacing)}")
+
+
+def read_label_image(path: Path) -> LabelImage:
+    import SimpleITK as sitk  # imported here: keeps SimpleITK out of import time
+
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
+        raise InvalidInput(f"cannot read {path}: {first}", hint="is it a valid image file?") from exc
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise InvalidInput(f"{path.name}: expected a 3D single-component label map, got "
+                           f"{image.GetDimension()}D with {image.GetNumberOfComponentsPerPixel()} components")
+    origin, direction = tuple(image.GetOrigin()), tuple(image.GetDirection())
+    _check_geometry_values(path, image.GetSpacing(), origin, direction)
+    spacing = tuple(float(s) for s in reversed(image.GetSpacing()))
+    array = _as_integer_labels(sitk.GetArrayFromImage(image), path)
+    return LabelImage(path, array, spacing, origin, direction)
+
+
+def check_same_geometry(ref: LabelImage, pred: LabelImage, case_id: str) -> None:
+    if ref.array.shape != pred.array.shape:
+        raise InvalidInput(f"case {case_id}: prediction size {pred.size_xyz} differs from reference "
+                           f"size {ref.size_xyz}", hint="predictions must be on the reference grid")
+    for what in ("spacing", "origin", "direction"):
+        a, b = np.asarray(getattr(ref, what)), np.asarray(getattr(pred, what))
+        if not np.allclose(a, b, rtol=0, atol=GEOMETRY_ATOL):
+            raise InvalidInput(f"case {case_id}: prediction {what} {tuple(np.round(b, 5))} differs from "
+                               f"reference {what} {tuple(np.round(a, 5))}",
+                               hint="predictions must be on the reference grid")

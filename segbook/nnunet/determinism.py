@@ -1,0 +1,27 @@
+"""Seeding and deterministic switches, for the trainer process and its augmentation workers."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def enable_deterministic_algorithms(threads: int) -> None:
+    """Fixed thread count (reductions depend on it) and deterministic kernels only."""
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+
+
+def worker_seed(base_seed: int, stream: int, worker: int) -> int:
+    """A distinct, reproducible seed per data stream (train/val) and augmentation worker."""
+    return (base_seed * 1_000_003 + stream * 1_009 + worker) % 2**31

@@ -1,0 +1,169 @@
+"""The stages of `segbook finetune` between nnU-Net's own steps: data in, results out."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from segbook.core.errors import InputMissing, InvalidInput
+from segbook.core.hashing import image_content_hash
+from segbook.nnunet.steps import predict, train as nnunet_train, training_environment
+from segbook.nnunet.train_config import TrainConfig
+
+# Steps per epoch of nnU-Net's own validation pass, as a share of the training iterations.
+VAL_ITERATION_SHARE = 0.2
+
+
+class Timings:
+    """Wall time per stage, announced as each stage starts."""
+
+    def __init__(self, progress):
+        self.seconds: dict[str, float] = {}
+        self._progress = progress
+
+    @contextmanager
+    def stage(self, name: str):
+        self._progress(f"== {name}")
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.monotonic() - started, 3)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    task_id: str
+    nnunet_id: int
+    display_name: str
+    source: str  # demo | catalog | path
+    dataset_name: str  # DatasetNNN_Name in nnUNet_raw
+    dataset_dir: Path
+    labels: dict[int, str]
+    split: object  # segbook.core.splits.Split
+    dataset_sha256: str
+    lock_sha256: str | None
+
+    @property
+    def test_images(self) -> Path:
+        return self.dataset_dir / "imagesTs"
+
+    @property
+    def test_labels(self) -> Path:
+        return self.dataset_dir / "labelsTs"
+
+
+def resolve_dataset(request, progress) -> Dataset:
+    """Find the manifest and raw data for request.dataset, then prepare (convert/hash/split/lock)."""
+    from segbook.catalog import load_catalog, prepare_dataset  # noqa: PLC0415
+    from segbook.demo.sources import DEMO_TASK_ID, ensure_demo_sources  # noqa: PLC0415
+
+    candidate = Path(request.dataset)
+    if candidate.is_dir():
+        from segbook.catalog import manifest_for_folder  # noqa: PLC0415
+
+        manifest, raw, source = manifest_for_folder(candidate), candidate, "path"
+    else:
+        manifest = load_catalog().get(request.dataset)
+        if manifest.task_id == DEMO_TASK_ID:
+            raw, source = request.raw or ensure_demo_sources(request.out_root, progress), "demo"
+        elif request.raw is None:
+            homepage = (manifest.source or {}).get("homepage") or "the dataset's homepage"
+            raise InputMissing(f"{manifest.task_id} needs its downloaded data: pass --raw DIR",
+                               hint=f"download it from {homepage} (most need a registration), then --raw")
+        else:
+            raw, source = request.raw, "catalog"
+    if not Path(raw).exists():
+        raise InputMissing(f"raw data folder {raw} does not exist")
+    prepared = prepare_dataset(manifest, Path(raw), request.out_root, lock=request.lock, force=request.force)
+    progress(f"prepare: {prepared.dataset_name}: {len(prepared.split.train)} training, "
+             f"{len(prepared.split.test)} held-out test cases (split {prepared.split.sha256[:12]})")
+    return Dataset(
+        task_id=manifest.task_id, nnunet_id=int(manifest.nnunet_id), display_name=manifest.display_name,
+        source=source, dataset_name=prepared.dataset_name, dataset_dir=Path(prepared.dataset_dir),
+        labels={int(k): v for k, v in manifest.labels.items()}, split=prepared.split,
+        dataset_sha256=prepared.dataset_sha256, lock_sha256=prepared.lock_sha256,
+    )
+
+
+@dataclass(frozen=True)
+class Trained:
+    final_checkpoint: Path
+    resumed: bool
+    config: TrainConfig
+    weights: object | None  # segbook.weights.ResolvedWeights
+
+
+def _resolve_weights(request):
+    if not request.configuration.needs_weights:
+        return None
+    from segbook.core.settings import load_settings  # noqa: PLC0415
+    from segbook.weights import resolve_pretrained  # noqa: PLC0415
+
+    return resolve_pretrained(request.configuration.scale, weights_path=request.weights,
+                              weights_dir=load_settings().weights_dir, trust_unpinned=request.trust_unpinned)
+
+
+def train(request, dataset: Dataset, layout, device: str, progress) -> Trained:
+    weights = _resolve_weights(request)
+    if weights is not None:
+        note = "pinned" if weights.pinned else "UNPINNED (trusted by --trust-unpinned)"
+        progress(f"train: fine-tuning from {weights.path} ({note}, tensors {weights.tensor_sha256[:12]})")
+    config = TrainConfig(
+        configuration=request.configuration.name, scale=request.configuration.scale,
+        init=request.configuration.init, weights=str(Path(weights.path).resolve()) if weights else None,
+        epochs=request.epochs, iterations_per_epoch=request.iterations_per_epoch,
+        val_iterations_per_epoch=max(1, round(request.iterations_per_epoch * VAL_ITERATION_SHARE)),
+        initial_lr=request.configuration.initial_lr,
+        seed=request.seed if request.deterministic else None, deterministic=request.deterministic,
+        threads=request.effective_threads() or 0, data_workers=request.effective_data_workers(),
+        run_validation=request.fold != "all",
+    )
+    if layout.train_config.is_file() and TrainConfig.load(layout.train_config) != config:
+        raise InvalidInput(f"{layout.run_dir} holds an unfinished run with other settings",
+                           hint="rerun with the same options to continue it, or pass --force to start over")
+    config.save(layout.train_config)
+    env = training_environment(request.out_root, layout.results_dir, layout.train_config,
+                               threads=config.threads, data_workers=config.data_workers,
+                               deterministic=config.deterministic)
+    progress(f"train: {request.configuration.trainer_name}, {config.epochs} epochs x "
+             f"{config.iterations_per_epoch} iterations, lr {config.initial_lr}, device {device}, "
+             f"{'deterministic, seed ' + str(config.seed) if config.deterministic else 'non-deterministic'}")
+    final, resumed = nnunet_train(request.out_root, layout.results_dir, dataset.dataset_name,
+                                  request.configuration.trainer_name, request.fold, device=device, env=env,
+                                  log=layout.log_file, progress=progress, verbose=request.verbose)
+    return Trained(final, resumed, config, weights)
+
+
+def predict_test_cases(request, dataset: Dataset, layout, device: str, progress) -> dict[str, str]:
+    """Predict the held-out test images; return {case_id: content hash of its prediction}."""
+    env = training_environment(request.out_root, layout.results_dir, layout.train_config,
+                               threads=request.effective_threads(), data_workers=0,
+                               deterministic=request.deterministic)
+    predict(dataset.test_images, layout.predictions_dir, dataset.dataset_name,
+            request.configuration.trainer_name, request.fold, device=device, env=env,
+            log=layout.log_file, progress=progress, verbose=request.verbose)
+    return prediction_hashes(layout.predictions_dir, dataset.split.test)
+
+
+def prediction_hashes(predictions_dir: Path, cases) -> dict[str, str]:
+    hashes = {}
+    for case_id in sorted(cases):
+        path = predictions_dir / f"{case_id}.nii.gz"
+        if not path.is_file():
+            raise InvalidInput(f"nnU-Net wrote no prediction for test case {case_id}")
+        hashes[case_id] = image_content_hash(path)
+    return hashes
+
+
+def evaluate_test_cases(dataset: Dataset, layout, progress):
+    from segbook.evaluate import evaluate_folder  # noqa: PLC0415
+
+    result = evaluate_folder(layout.predictions_dir, dataset.test_labels, dataset.labels,
+                             cases=list(dataset.split.test))
+    result.to_csv(layout.run_dir / "metrics.csv")
+    progress(f"evaluate: mean Dice over {len(dataset.split.test)} test case(s): "
+             f"{result.summary['mean_dice']:.4f}")
+    return result
