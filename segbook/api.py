@@ -9,9 +9,9 @@ The CLI is a thin shell over these functions; tests and other tools may call the
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from segbook.core.configurations import Configuration
 from segbook.core.errors import EnvironmentProblem, OutputBlocked
@@ -105,13 +105,18 @@ def finetune(request: FinetuneRequest, progress: Progress) -> RunResult:
         progress(f"--force: removing the finished run {layout.run_dir}")
         shutil.rmtree(layout.run_dir)
     layout.run_dir.mkdir(parents=True, exist_ok=True)
+    if request.configuration.needs_weights:
+        with timings.stage("weights"):
+            weights = stages.resolve_weights(request, dataset.num_channels)
+    else:
+        weights = None
 
     with timings.stage("plan"):
         planned = plan_and_preprocess(request.out_root, dataset.dataset_name, dataset.dataset_sha256,
                                       processes=max(1, request.effective_threads() or 2),
                                       log=layout.log_file, progress=progress, verbose=request.verbose)
     with timings.stage("train"):
-        trained = stages.train(request, dataset, layout, device, progress)
+        trained = stages.train(request, dataset, layout, device, weights, progress)
     with timings.stage("predict"):
         predictions = stages.predict_test_cases(request, dataset, layout, device, progress)
     with timings.stage("evaluate"):

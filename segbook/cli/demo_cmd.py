@@ -34,7 +34,8 @@ def demo(out_root, epochs, iterations_per_epoch, pretrain_steps, seed, device, f
        that checkpoint, and from scratch with the same schedule;
     4. prints Dice per class for both, with the receipts' paths.
     """
-    from segbook.api import DemoRequest, demo as run  # noqa: PLC0415
+    from segbook.api import DemoRequest  # noqa: PLC0415
+    from segbook.api import demo as run
 
     click.echo(f"note: {SYNTHETIC_NOTE}", err=True)
     result = run(DemoRequest(out_root=out_root, epochs=epochs, iterations_per_epoch=iterations_per_epoch,

@@ -8,7 +8,12 @@ from pathlib import Path
 import click
 
 from segbook.cli.options import (
-    determinism_options, device_option, force_option, out_option, progress_printer, schedule_options,
+    determinism_options,
+    device_option,
+    force_option,
+    out_option,
+    progress_printer,
+    schedule_options,
     verbose_option,
 )
 from segbook.core.configurations import INITS, MODELS, parse_configuration
@@ -52,7 +57,8 @@ def finetune(dataset, model, init, weights, trust_unpinned, raw, lock, fold, epo
       segbook finetune Task009_Spleen --raw /data/Task09_Spleen --model stunet-b
       segbook finetune Demo --model stunet-s --init scratch --epochs 2 --iterations-per-epoch 5
     """
-    from segbook.api import FinetuneRequest, finetune as run  # noqa: PLC0415
+    from segbook.api import FinetuneRequest  # noqa: PLC0415
+    from segbook.api import finetune as run
 
     configuration = parse_configuration(model, init)
     if weights is not None and not configuration.needs_weights:

@@ -8,6 +8,7 @@ folder that is renamed at the end, so an interrupted unpack leaves nothing under
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 import tarfile
 import zipfile
@@ -83,7 +84,11 @@ def _fingerprint(archive: Path) -> str:
 def unpack(archive: Path, target: Path, *, force: bool = False) -> Path:
     """Unpack `archive` into `target` (reused when it already holds this archive's contents)."""
     stamp = target / STAMP
-    if stamp.is_file() and stamp.read_text(encoding="utf-8").find(_fingerprint(archive)) >= 0:
+    try:
+        done = json.loads(stamp.read_text(encoding="utf-8")).get("fingerprint") == _fingerprint(archive)
+    except (OSError, ValueError, AttributeError):
+        done = False
+    if done:
         return target
     try:
         with atomic_directory(target, replace=force or target.exists() and stamp.is_file()) as tmp:

@@ -7,7 +7,7 @@ Paths inside are relative to the run folder, so a run folder can be moved or arc
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from segbook.core.errors import InputMissing, InvalidInput
@@ -19,7 +19,7 @@ REQUIRED_KEYS = ("schema", "kit", "dataset", "configuration", "hashes", "files",
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def write_receipt(run_dir: Path, receipt: dict) -> Path:

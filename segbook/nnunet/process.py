@@ -8,8 +8,8 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from segbook.core.errors import EnvironmentProblem, Interrupted, SegbookError
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from segbook.core.errors import InputMissing, InvalidInput
 from segbook.core.hashing import image_content_hash
-from segbook.nnunet.steps import predict, train as nnunet_train, training_environment
+from segbook.nnunet.steps import predict, training_environment
+from segbook.nnunet.steps import train as nnunet_train
 from segbook.nnunet.train_config import TrainConfig
 
 # Steps per epoch of nnU-Net's own validation pass, as a share of the training iterations.
@@ -42,6 +43,7 @@ class Dataset:
     dataset_name: str  # DatasetNNN_Name in nnUNet_raw
     dataset_dir: Path
     labels: dict[int, str]
+    num_channels: int
     split: object  # segbook.core.splits.Split
     dataset_sha256: str
     lock_sha256: str | None
@@ -62,9 +64,9 @@ def resolve_dataset(request, progress) -> Dataset:
 
     candidate = Path(request.dataset)
     if candidate.is_dir():
-        from segbook.catalog import manifest_for_folder  # noqa: PLC0415
+        from segbook.pipeline.user_dataset import manifest_for_folder  # noqa: PLC0415
 
-        manifest, raw, source = manifest_for_folder(candidate), candidate, "path"
+        manifest, raw, source = manifest_for_folder(candidate, request.out_root), candidate, "path"
     else:
         manifest = load_catalog().get(request.dataset)
         if manifest.task_id == DEMO_TASK_ID:
@@ -77,13 +79,15 @@ def resolve_dataset(request, progress) -> Dataset:
             raw, source = request.raw, "catalog"
     if not Path(raw).exists():
         raise InputMissing(f"raw data folder {raw} does not exist")
-    prepared = prepare_dataset(manifest, Path(raw), request.out_root, lock=request.lock, force=request.force)
+    prepared = prepare_dataset(manifest, Path(raw), request.out_root, lock=request.lock, force=request.force,
+                               command=" ".join(request.command) or None)
     progress(f"prepare: {prepared.dataset_name}: {len(prepared.split.train)} training, "
              f"{len(prepared.split.test)} held-out test cases (split {prepared.split.sha256[:12]})")
     return Dataset(
         task_id=manifest.task_id, nnunet_id=int(manifest.nnunet_id), display_name=manifest.display_name,
         source=source, dataset_name=prepared.dataset_name, dataset_dir=Path(prepared.dataset_dir),
-        labels={int(k): v for k, v in manifest.labels.items()}, split=prepared.split,
+        labels={int(k): v for k, v in manifest.labels.items()}, num_channels=len(manifest.channels),
+        split=prepared.split,
         dataset_sha256=prepared.dataset_sha256, lock_sha256=prepared.lock_sha256,
     )
 
@@ -96,18 +100,32 @@ class Trained:
     weights: object | None  # segbook.weights.ResolvedWeights
 
 
-def _resolve_weights(request):
+def resolve_weights(request, num_channels: int):
+    """Find and verify the checkpoint, and check it fits the network before nnU-Net starts."""
     if not request.configuration.needs_weights:
         return None
     from segbook.core.settings import load_settings  # noqa: PLC0415
     from segbook.weights import resolve_pretrained  # noqa: PLC0415
 
-    return resolve_pretrained(request.configuration.scale, weights_path=request.weights,
-                              weights_dir=load_settings().weights_dir, trust_unpinned=request.trust_unpinned)
+    resolved = resolve_pretrained(request.configuration.scale, weights_path=request.weights,
+                                  weights_dir=load_settings().weights_dir, trust_unpinned=request.trust_unpinned)
+    check_weights_fit(resolved.path, request.configuration.scale, num_channels)
+    return resolved
 
 
-def train(request, dataset: Dataset, layout, device: str, progress) -> Trained:
-    weights = _resolve_weights(request)
+def check_weights_fit(path: Path, scale: str, num_channels: int) -> None:
+    """Fail now, not after planning, if the checkpoint is not this STU-Net's (InvalidInput)."""
+    import torch  # noqa: PLC0415
+
+    from segbook.models.checkpoint import adapt_pretrained, load_checkpoint_state_dict  # noqa: PLC0415
+    from segbook.models.stunet import build_stunet  # noqa: PLC0415
+
+    with torch.device("meta"):  # shapes only: no memory for the big scales
+        model = build_stunet(scale, num_channels, 2, [[2, 2, 2]] * 5, deep_supervision=True)
+    adapt_pretrained(load_checkpoint_state_dict(path), model)
+
+
+def train(request, dataset: Dataset, layout, device: str, weights, progress) -> Trained:
     if weights is not None:
         note = "pinned" if weights.pinned else "UNPINNED (trusted by --trust-unpinned)"
         progress(f"train: fine-tuning from {weights.path} ({note}, tensors {weights.tensor_sha256[:12]})")
