@@ -40,3 +40,18 @@ bench: install ## run the benchmarks and print their numbers (see docs/benchmark
 
 # Fragments owned by each area (containers, ...).
 -include mk/*.mk
+
+# Debian packages the container and Slurm tests need (root; CI runs this first).
+TEST_DEBS := podman runc debootstrap uidmap slirp4netns fuse-overlayfs
+
+test-deps: ## install the Debian packages the container tests need (root)
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEST_DEBS)
+
+manifests: install ## regenerate manifests/datasets/*.yaml from manifests/reference/
+	$(BIN)/python scripts/generate_manifests.py
+
+manifests-check: install ## fail if the manifests differ from what the generator makes
+	$(BIN)/python scripts/generate_manifests.py --check
+
+.PHONY: test-deps manifests manifests-check

@@ -65,8 +65,16 @@ def check_files(path: Path, progress=lambda msg: None) -> list[Finding]:
     recompute("final_weights", hashes["final_weights"], files["final_weights"], checkpoint_tensor_hash)
     predictions_dir = files["predictions"]
     for case_id, recorded in sorted(hashes["predictions"].items()):
-        recompute(f"prediction {case_id}", recorded, f"{predictions_dir}{case_id}.nii.gz", image_content_hash)
+        recompute(f"prediction {case_id}", recorded, f"{predictions_dir}{case_id}.nii.gz", _image_hash)
     return findings
+
+
+def _image_hash(path: Path) -> str:
+    """SimpleITK reads a truncated NIfTI as if complete (zeros): check the file first."""
+    from segbook.convert.integrity import nifti_problem  # noqa: PLC0415
+
+    problem = nifti_problem(path)
+    return f"unreadable ({problem})" if problem else image_content_hash(path)
 
 
 def compare_receipts(reference: Path, other: Path) -> list[Finding]:

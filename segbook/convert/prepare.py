@@ -15,7 +15,6 @@ prepare leaves no half dataset. No lock and no `lock=True`: refused before any w
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -220,14 +219,13 @@ def prepare_dataset(manifest, raw_dir, out_root, *, lock: bool = False, force: b
                 raise OutputBlocked(f"{final} already holds a different prepared dataset",
                                     hint="pass --force to replace it, or choose another --out")
             _write_stamp(tmp, manifest, discovery, actual, raw_print, recipe)
-            _usual_modes(tmp)
     except _KeepExisting:
         reused = True
     if pin:
         write_lock(lock_file, actual, dataset_name=manifest.dataset_name,
                    tool=f"segbook {__version__}", command=command or _default_command())
-    if reused and pin:  # stamp must name the new lock hash
-        stamp["lock_sha256"] = lock_sha256(actual)
+    if reused:  # same content from other files (e.g. re-compressed): remember them, and the lock
+        stamp.update(raw=raw_print, recipe=recipe, lock_sha256=lock_sha256(actual))
         atomic_write_json(final / STAMP, stamp)
     hashes_out = {case: {ch: h.content for ch, h in chans.items()} for case, chans in hashes.items()}
     return PreparedDataset(final, manifest.dataset_name, manifest.task_id, split, hashes_out,
@@ -259,14 +257,6 @@ def _check_lock_writable(lock_file: Path) -> None:
     except OutputBlocked as exc:
         raise OutputBlocked(f"cannot write the lock {lock_file}: its folder is not writable",
                             hint="pass --lock-file PATH (e.g. under --out) to keep it elsewhere") from exc
-
-
-def _usual_modes(folder: Path) -> None:
-    """Temporary files/folders are private (0600/0700); give the result the modes of any new file."""
-    mask = os.umask(0)
-    os.umask(mask)
-    for path in [folder, *folder.rglob("*")]:
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def _write_stamp(tmp: Path, manifest, discovery: Discovery, actual: LockData, raw_print: str, recipe: str):

@@ -24,10 +24,23 @@ def ensure_writable_dir(path: Path) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def usual_mode(path: Path, *, directory: bool) -> None:
+    """mkstemp/mkdtemp create private (0600/0700) entries; give results the usual umask modes,
+    so a container running as another uid, or a shared HPC folder, can read them."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        usual_mode(Path(tmp), directory=False)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -59,6 +72,7 @@ def atomic_directory(final: Path, *, replace: bool = False) -> Iterator[Path]:
         raise OutputBlocked(f"{final} already exists", hint="pass --force to replace it")
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
     try:
+        usual_mode(tmp, directory=True)
         yield tmp
         if final.exists():
             trash = final.with_name(f".{final.name}.old")

@@ -63,10 +63,14 @@ def resolve_dataset(request, progress) -> Dataset:
     from segbook.demo.sources import DEMO_TASK_ID, ensure_demo_sources  # noqa: PLC0415
 
     candidate = Path(request.dataset)
+    lock_path = None  # the manifest's own lock location
     if candidate.is_dir():
-        from segbook.pipeline.user_dataset import manifest_for_folder  # noqa: PLC0415
+        from segbook.catalog import manifest_for_folder  # noqa: PLC0415
 
-        manifest, raw, source = manifest_for_folder(candidate, request.out_root), candidate, "path"
+        manifest, raw, source = manifest_for_folder(candidate), candidate, "path"
+        if manifest.path is None or not manifest.path.is_file():
+            # a manifest made in memory: pin under the output root (the raw folder may be read-only)
+            lock_path = request.out_root / "locks" / f"{manifest.task_id}.lock"
     else:
         manifest = load_catalog().get(request.dataset)
         if manifest.task_id == DEMO_TASK_ID:
@@ -80,7 +84,7 @@ def resolve_dataset(request, progress) -> Dataset:
     if not Path(raw).exists():
         raise InputMissing(f"raw data folder {raw} does not exist")
     prepared = prepare_dataset(manifest, Path(raw), request.out_root, lock=request.lock, force=request.force,
-                               command=" ".join(request.command) or None)
+                               lock_path=lock_path, command=" ".join(request.command) or None)
     progress(f"prepare: {prepared.dataset_name}: {len(prepared.split.train)} training, "
              f"{len(prepared.split.test)} held-out test cases (split {prepared.split.sha256[:12]})")
     return Dataset(
