@@ -98,11 +98,11 @@ def finetune(request: FinetuneRequest, progress: Progress) -> RunResult:
     with timings.stage("prepare"):
         dataset = stages.resolve_dataset(request, progress)
     layout = RunLayout(request.out_root, dataset.task_id, request.configuration.name, request.fold)
-    if is_complete(layout.run_dir):
-        if not request.force:
-            progress(f"{layout.run_dir} is already complete: nothing to do (pass --force to run it again)")
-            return RunResult(layout.receipt, load_receipt(layout.receipt), skipped=True)
-        progress(f"--force: removing the finished run {layout.run_dir}")
+    if is_complete(layout.run_dir) and not request.force:
+        progress(f"{layout.run_dir} is already complete: nothing to do (pass --force to run it again)")
+        return RunResult(layout.receipt, load_receipt(layout.receipt), skipped=True)
+    if request.force and layout.run_dir.exists():
+        progress(f"--force: removing {layout.run_dir} to start over")
         shutil.rmtree(layout.run_dir)
     layout.run_dir.mkdir(parents=True, exist_ok=True)
     if request.configuration.needs_weights:
