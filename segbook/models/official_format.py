@@ -7,8 +7,6 @@ the real format. Writes are atomic: a temporary sibling, fsync, rename.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +15,7 @@ import numpy as np
 import torch
 
 from segbook.core.errors import OutputBlocked
+from segbook.core.fsio import atomic_write_with
 
 # nnU-Net's SGD settings (both versions): momentum 0.99, Nesterov, weight decay 3e-5
 _SGD_DEFAULTS = {"momentum": 0.99, "dampening": 0, "weight_decay": 3e-5, "nesterov": True,
@@ -39,18 +38,7 @@ def atomic_torch_save(obj, path: str | Path, *, overwrite: bool = False) -> Path
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputBlocked(f"{path} already exists", hint="pass --force to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_with(path, lambda handle: torch.save(obj, handle))
 
 
 def _floats64(values: Sequence[float]) -> list:

@@ -71,6 +71,11 @@ class SegbookTrainerMixin:
         _ = next(val)
         return train, val
 
+    def on_train_start(self):
+        if self.segbook.deterministic:  # nnU-Net's run_training turns cudnn.benchmark back on
+            enable_deterministic_algorithms(self.segbook.threads)
+        super().on_train_start()
+
     # --- progress the kit can render ---------------------------------------------------------
     def on_epoch_start(self):
         self._segbook_epoch_started = time.perf_counter()
