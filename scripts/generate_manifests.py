@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""Generate manifests/datasets/*.yaml (87 SegBook datasets + the demo) from manifests/reference/.
+
+    python scripts/generate_manifests.py            # (re)write the manifests
+    python scripts/generate_manifests.py --check    # exit 1 if a manifest differs from its source
+
+Every fact comes from the reference CSVs (copied into manifests/reference/, see its README) or
+from the tables below, each with its reason. Output is deterministic: rerunning changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import sys
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "manifests" / "reference"
+OUT = ROOT / "manifests" / "datasets"
+
+MODALITY = {"CT": "CT", "MRI": "MRI", "CT&PET": "PET/CT", "Ultrasound": "US"}
+TARGET = {"Lesion": "lesion", "Seen Structure": "seen structure", "Unseen Structure": "unseen structure",
+          "Structure&Lesion": "structure & lesion"}
+PAPER_KEYS = ("nnunet", "base", "large", "huge", "base_ft", "large_ft", "huge_ft")
+FREE_ID_BASE = 900  # duplicated SegBook task numbers NN move to 9NN (see resolve_nnunet_ids)
+
+# MSD tasks: original folder names; licence and access as stated on medicaldecathlon.com.
+MSD = {f"Task{n:03d}_{name}": f"Task{n:02d}_{name}" for n, name in [
+    (1, "BrainTumour"), (2, "Heart"), (3, "Liver"), (4, "Hippocampus"), (5, "Prostate"), (6, "Lung"),
+    (7, "Pancreas"), (8, "HepaticVessel"), (9, "Spleen"), (10, "Colon")]}
+MSD_MIRROR = "https://msd-for-monai.s3-us-west-2.amazonaws.com/{}.tar"  # public mirror MONAI uses
+
+# Original download layouts the generic converter covers (declarative, see docs/catalog.md).
+BRATS21 = {"kind": "case_folders", "name": "BraTS 2021 case folders", "cases": "BraTS2021_*",
+           "channels": ["{case}_t1.nii.gz", "{case}_t1ce.nii.gz", "{case}_t2.nii.gz", "{case}_flair.nii.gz"],
+           "label": "{case}_seg.nii.gz",
+           # BraTS 1 necrosis/NET, 2 edema, 4 enhancing -> SegBook 1 edema, 2 non-enhancing, 3 enhancing
+           "label_map": {1: 2, 2: 1, 4: 3}}
+BRATS15 = {"kind": "case_folders", "name": "BraTS 2015 HGG/LGG folders", "cases": "*/brats_*",
+           "channels": ["*.MR_Flair.*/*.mha", "*.MR_T1.*/*.mha", "*.MR_T1c.*/*.mha", "*.MR_T2.*/*.mha"],
+           "label": "*.OT.*/*.mha"}
+
+
+def brats23(family: str) -> dict:
+    return {"kind": "case_folders", "name": f"BraTS 2023 {family} case folders", "cases": f"BraTS-{family}-*",
+            "channels": ["{case}-t1n.nii.gz", "{case}-t1c.nii.gz", "{case}-t2w.nii.gz", "{case}-t2f.nii.gz"],
+            "label": "{case}-seg.nii.gz"}
+
+
+def kits(name: str, label: str) -> dict:
+    return {"kind": "case_folders", "name": f"{name} case folders", "cases": "case_*",
+            "channels": ["imaging.nii.gz"], "label": label}
+
+
+AUTOPET = {"kind": "case_folders", "name": "autoPET patient/study folders", "cases": "*/*",
+           "channels": ["SUV.nii.gz", "CTres.nii.gz"], "label": "SEG.nii.gz"}
+ORIGINAL_LAYOUTS = {
+    "Task019_BraTS21": BRATS21, "Task503_BraTs2015": BRATS15,
+    "Task894_BraTS2023_MET": brats23("MET"), "Task895_BraTS2023_SSA": brats23("SSA"),
+    "Task896_BraTS2023_PED": brats23("PED"), "Task898_BraTS2023_MEN": brats23("MEN"),
+    "Task899_BraTS2023_GLI": brats23("GLI"),
+    "Task021_KiTS2021": kits("KiTS21", "aggregated_MAJ_seg.nii.gz"),
+    "Task044_KiTS23": kits("KiTS23", "segmentation.nii.gz"), "Task710_autoPET": AUTOPET,
+}
+LAYOUT_NOTES = {
+    "Task710_autoPET": "Channel order follows SegBook's listing (PET, CT): SUV as _0000, CTres as _0001.",
+    **{t: "BraTS 2023 channel order assumed by analogy with Task019 (T1, T1c, T2, FLAIR)."
+       for t in ("Task894_BraTS2023_MET", "Task895_BraTS2023_SSA", "Task896_BraTS2023_PED",
+                 "Task898_BraTS2023_MEN", "Task899_BraTS2023_GLI")},
+}
+
+VERSE_SRC = ("VerSe label convention (github.com/anjany/verse): 1-7 C1-C7, 8-19 T1-T12, 20-25 L1-L6, "
+             "26 sacrum, 27 coccyx, 28 T13")
+SHIFTED_T = {9 + i: f"Vertebrae T{2 + i}" for i in range(8)}  # labels 9..16 are T2..T9
+# task -> {label value: (correct name, why, source)}; only where the right name is public knowledge.
+LABEL_FIXES = {
+    "Task005_Prostate": {2: ("Prostate transition zone", "label 2 of MSD Prostate is the transition zone",
+                             "MSD Task05_Prostate dataset.json: labels 1 PZ, 2 TZ")},
+    "Task105_DICOM_LIDC_IDRI_Nodules": {1: ("Lung nodule", "LIDC-IDRI annotates lung nodules",
+                                            "TCIA LIDC-IDRI collection description")},
+    "Task013_ACDC": {3: ("Left ventricle", "ACDC label 3 is the left-ventricular cavity",
+                         "ACDC database description: 1 RV cavity, 2 myocardium, 3 LV cavity")},
+    "Task083_VerSe2020": {**{k: (v, "names of labels 9-16 were shifted (T9 missing, T13 misplaced)",
+                                 VERSE_SRC) for k, v in SHIFTED_T.items()},
+                          27: ("Coccyx", "spelling", VERSE_SRC), 28: ("Vertebrae T13", "naming", VERSE_SRC)},
+    "Task601_CTSpine1K_Full": {k: (v, "names of labels 9-16 were shifted (T9 missing, T13 misplaced)",
+                                   "CTSpine1K uses the VerSe label convention (1-7 C, 8-19 T, 20-25 L)")
+                               for k, v in SHIFTED_T.items()},
+    "Task701_SegRap2023": {36: ("Left temporal lobe", "labels 36 and 37 were both 'Right temporal lobe'; "
+                                "every other left/right pair lists left first", "SegRap2023 OAR list")},
+}
+TYPOS = {"Bain stem": "Brain stem"}
+DISPLAY_FIXES = {"Task603_MMWHS": ("MM-WHS", "https://zmiclab.github.io/zxh/0/mmwhs/",
+                                   "task id and its seven heart classes are MM-WHS's; 'CAD-PE' (and its "
+                                   "homepage) is a pulmonary-embolism dataset",
+                                   "MM-WHS challenge: LV myocardium, LA, LV, RA, RV, ascending aorta, "
+                                   "pulmonary artery")}
+
+
+def read_csv(name: str) -> list[dict]:
+    with open(REFERENCE / name, encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def norm_key(task: str) -> str:
+    return task.replace("-", "_").casefold()
+
+
+def class_groups() -> dict[str, set[str]]:
+    """per_class/<Group>.csv header -> the class names (English part) it holds."""
+    groups = {}
+    for path in sorted((REFERENCE / "per_class").glob("*.csv")):
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle))
+        groups[path.stem.replace("_", " ")] = {h.split("--")[0].strip().casefold() for h in header[1:]}
+    return groups
+
+
+def regions_for(names: list[tuple[str, str]], groups: dict[str, set[str]]) -> list[str]:
+    """Groups holding the dataset's classes, most classes first, ties alphabetical.
+
+    Each class is looked up by its corrected name, falling back to SegBook's original name.
+    """
+    counts: Counter = Counter()
+    for corrected, original in names:
+        for candidate in (corrected, original):
+            hit = [g for g, members in groups.items() if candidate.strip().casefold() in members]
+            if hit:
+                counts.update(hit)
+                break
+    return sorted(counts, key=lambda g: (-counts[g], g)) or ["Others"]
+
+
+def fix_labels(task: str, raw: dict) -> tuple[dict[int, str], list[dict], list[tuple[str, str]]]:
+    labels, corrections, pairs = {}, [], []
+    for value in sorted(int(k) for k in raw):
+        original = raw[str(value)]
+        name = original.strip()
+        name = name[:1].upper() + name[1:]
+        why, source = "whitespace/capitalisation", "SegBook's own label list"
+        if name in TYPOS:
+            name, why, source = TYPOS[name], "typo", "anatomical term"
+        if value in LABEL_FIXES.get(task, {}):
+            name, why, source = LABEL_FIXES[task][value]
+        if value == 0:
+            name = "background"
+        if name != original:
+            corrections.append({"what": f"label {value}: {original!r} -> {name!r}", "why": why,
+                                "source": source})
+        labels[value] = name
+        if value:
+            pairs.append((name, original))
+    return labels, corrections, pairs
+
+
+def channels_for(row: dict) -> list[dict]:
+    names = [n.strip() for n in row["Modality"].split(",")]
+    if len(names) != int(row["Input Channels"]):
+        raise SystemExit(f"{row['Dataset']}: {len(names)} channel names for {row['Input Channels']} channels")
+    # nnU-Net (v1, used by SegBook) normalises channels named CT with CTNormalization, others z-score
+    return [{"name": n, "normalization": "CTNormalization" if n == "CT" else "ZScoreNormalization"}
+            for n in names]
+
+
+def resolve_nnunet_ids(tasks: list[str]) -> dict[str, int]:
+    """Task number -> nnU-Net id; where SegBook reuses a number, the alphabetically first task keeps
+    it and the others move to 900 + number (asserted free)."""
+    by_number: dict[int, list[str]] = {}
+    for task in sorted(tasks):
+        by_number.setdefault(int(task[4:7]), []).append(task)
+    ids = {}
+    for number, group in by_number.items():
+        ids[group[0]] = number
+        for extra in group[1:]:
+            ids[extra] = FREE_ID_BASE + number % 100
+    values = list(ids.values()) + [999]
+    if len(set(values)) != len(values):
+        raise SystemExit("nnU-Net id collision: " + str(Counter(values).most_common(3)))
+    return ids
+
+
+def bibtex(text: str) -> str | None:
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return "\n".join(lines) + "\n" if lines and lines[0] else None
+
+
+def build(row, paper, info, ids, groups, short_names) -> dict:
+    task = row["Dataset"]
+    labels, corrections, pairs = fix_labels(task, ast.literal_eval(row["Category-EN"]))
+    display, homepage = paper["display_name"], (info.get("数据集主页") or "").strip() or None
+    if task in DISPLAY_FIXES:
+        new_display, new_home, why, source = DISPLAY_FIXES[task]
+        corrections.append({"what": f"display name {display!r} -> {new_display!r}; homepage -> {new_home}",
+                            "why": why, "source": source})
+        display, homepage = new_display, new_home
+    if ids[task] != int(task[4:7]):
+        corrections.append({"what": f"nnU-Net id {int(task[4:7])} -> {ids[task]}",
+                            "why": "SegBook uses this task number twice; nnU-Net needs unique dataset ids",
+                            "source": "kit rule: the alphabetically first keeps it, "
+                                      f"others get {FREE_ID_BASE}+NN"})
+    msd = MSD.get(task)
+    layouts = [{"kind": "msd"}] if msd else []
+    layouts += [ORIGINAL_LAYOUTS[task]] if task in ORIGINAL_LAYOUTS else []
+    dataset_name, short = info.get("数据集名称", "").strip(), task.split("_", 1)[1]
+    candidates = [dataset_name] + ([short] if short_names[short.casefold()] == 1 else [])
+    seen = {display.casefold(), task.casefold()}
+    aliases = [a for a in candidates if a and not (a.casefold() in seen or seen.add(a.casefold()))]
+    return {
+        "schema": "segbook-manifest/1", "kind": "catalog", "task_id": task, "nnunet_id": ids[task],
+        "display_name": display, "aliases": aliases,
+        "modality": MODALITY[paper["modality"]], "target": TARGET[paper["target"]],
+        "region": regions_for(pairs, groups), "channels": channels_for(row), "labels": labels,
+        "cases": {"paper": int(paper["cases_paper"]), "train": int(row["Train cases"]),
+                  "test": int(row["Test cases"])},
+        "reference_plan": {"patch": ast.literal_eval(row["Patch size"]),
+                           "spacing": ast.literal_eval(row["Training spacing"]), "axes": "zyx"},
+        "paper_dice": {k: float(row[f"Dice {k}"]) for k in PAPER_KEYS},
+        "source": {"homepage": homepage, "licence": "CC-BY-SA-4.0" if msd else "unknown",
+                   "access": "open" if msd else "unknown", "url": MSD_MIRROR.format(msd) if msd else None,
+                   "framework": row["Framework"], "citation": bibtex(info.get("bib", ""))},
+        "prepare": {"layouts": layouts + [{"kind": "nnunet"}]},
+        "corrections": corrections,
+        "notes": [LAYOUT_NOTES[task]] if task in LAYOUT_NOTES else [],
+    }
+
+
+DEMO = {
+    "schema": "segbook-manifest/1", "kind": "demo", "task_id": "Task999_SegBookDemo", "nnunet_id": 999,
+    "display_name": "Demo", "aliases": ["SegBookDemo"], "modality": "MRI", "target": "structure & lesion",
+    "region": ["Others"], "channels": [{"name": "synthetic MR", "normalization": "ZScoreNormalization"}],
+    "labels": {0: "background", 1: "organ", 2: "lesion"},
+    # segbook.demo.sources.DEMO_CASES = 10 phantoms: 8 training, 2 held out
+    "cases": {"paper": None, "train": 8, "test": 2}, "reference_plan": None, "paper_dice": {},
+    "source": {"homepage": None, "licence": "Apache-2.0", "access": "embedded", "url": None},
+    "prepare": {"from": "generated by segbook demo", "layouts": [{"kind": "nnunet"}]},
+    "corrections": [],
+    "notes": ["Synthetic MR-like volumes written by `segbook demo`; not a SegBook dataset."],
+}
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _repr_str(dumper, value):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+def _repr_list(dumper, value):  # short lists of scalars inline, everything else block
+    flow = all(isinstance(v, (int, float, str)) for v in value) and len(str(value)) < 90
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
+
+
+def _repr_dict(dumper, value):
+    scalars = all(isinstance(v, (int, float, str, type(None))) for v in value.values())
+    flow = scalars and len(str(value)) < 90 and not all(isinstance(k, int) for k in value)
+    return dumper.represent_mapping("tag:yaml.org,2002:map", value.items(), flow_style=flow)
+
+
+_Dumper.add_representer(str, _repr_str)
+_Dumper.add_representer(list, _repr_list)
+_Dumper.add_representer(dict, _repr_dict)
+
+
+def render(data: dict) -> str:
+    head = (f"# {data['task_id']} - generated by scripts/generate_manifests.py from manifests/reference/;\n"
+            "# edit the generator (or its reference data), not this file.\n")
+    return head + yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
+
+
+def generate() -> dict[str, str]:
+    rows = read_csv("STU_Benchmark_Information.csv")
+    papers = {r["task"]: r for r in read_csv("paper_table5.csv")}
+    infos = {norm_key(r["benchmark名字"]): r
+             for r in read_csv("dataset_detailed_info.csv") if r["benchmark名字"]}
+    tasks = [r["Dataset"] for r in rows]
+    if len(tasks) != 87 or set(tasks) != set(papers) or len(set(tasks)) != 87:
+        raise SystemExit("reference files disagree on the 87 datasets")
+    missing = [t for t in tasks if norm_key(t) not in infos]
+    if missing:
+        raise SystemExit(f"no detailed info for {missing}")
+    ids, groups = resolve_nnunet_ids(tasks), class_groups()
+    short_names = Counter(t.split("_", 1)[1].casefold() for t in tasks)
+    built = [build(row, papers[row["Dataset"]], infos[norm_key(row["Dataset"])], ids, groups, short_names)
+             for row in rows]
+    primary = {n.casefold() for m in built + [DEMO] for n in (m["task_id"], m["display_name"])}
+    out = {f"{DEMO['task_id']}.yaml": render(DEMO)}
+    for data in built:  # an alias must never shadow another dataset's task id or display name
+        data["aliases"] = [a for a in data["aliases"] if a.casefold() not in primary]
+        out[f"{data['task_id']}.yaml"] = render(data)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 on any difference")
+    args = parser.parse_args(argv)
+    wanted = generate()
+    stale = sorted(set(p.name for p in OUT.glob("*.yaml")) - set(wanted))
+    changed = [n for n, text in wanted.items()
+               if not (OUT / n).exists() or (OUT / n).read_text(encoding="utf-8") != text]
+    if args.check:
+        for name in changed + stale:
+            print(f"out of date: manifests/datasets/{name}")
+        return 1 if changed or stale else 0
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in changed:
+        (OUT / name).write_text(wanted[name], encoding="utf-8")
+    for name in stale:
+        (OUT / name).unlink()
+    print(f"{len(wanted)} manifests: {len(changed)} written, {len(stale)} removed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
