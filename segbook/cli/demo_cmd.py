@@ -48,16 +48,21 @@ def demo(out_root, epochs, iterations_per_epoch, pretrain_steps, seed, device, f
     click.echo(f"\n{SYNTHETIC_NOTE}")
 
 
+def _row(name: str, ft: float | None, sc: float | None) -> str:
+    """Dice is null where a class is absent from both prediction and reference."""
+    cells = [f"{v:>12.4f}" if v is not None else f"{'n/a':>12}" for v in (ft, sc)]
+    gain = f"{ft - sc:>+10.4f}" if ft is not None and sc is not None else f"{'':>10}"
+    return f"{name:<16}{cells[0]}{cells[1]}{gain}"
+
+
 def render_table(finetuned: dict, scratch: dict) -> str:
     """Dice per class on the held-out test cases, fine-tuned next to scratch."""
     ft_classes = finetuned["metrics"]["summary"]["per_class"]
     sc_classes = scratch["metrics"]["summary"]["per_class"]
     rows = [f"{'class':<16}{'fine-tuned':>12}{'scratch':>12}{'gain':>10}"]
     for label in sorted(ft_classes, key=int):
-        ft, sc = ft_classes[label]["dice"], sc_classes[label]["dice"]
-        rows.append(f"{ft_classes[label]['name']:<16}{ft:>12.4f}{sc:>12.4f}{ft - sc:>+10.4f}")
-    ft_mean = finetuned["metrics"]["summary"]["mean_dice"]
-    sc_mean = scratch["metrics"]["summary"]["mean_dice"]
-    rows.append(f"{'mean':<16}{ft_mean:>12.4f}{sc_mean:>12.4f}{ft_mean - sc_mean:>+10.4f}")
+        rows.append(_row(ft_classes[label]["name"], ft_classes[label]["dice"], sc_classes[label]["dice"]))
+    rows.append(_row("mean", finetuned["metrics"]["summary"]["mean_dice"],
+                     scratch["metrics"]["summary"]["mean_dice"]))
     test_cases = finetuned["dataset"]["num_test"]
     return f"\nDice on the {test_cases} held-out test cases (STU-Net-S, demo):\n" + "\n".join(rows)

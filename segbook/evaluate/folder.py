@@ -8,7 +8,7 @@ from pathlib import Path
 from segbook.core.errors import InputMissing, InvalidInput
 from segbook.evaluate.images import check_same_geometry, list_cases, read_label_image
 from segbook.evaluate.labels import DEFAULT_NSD_TOLERANCE_MM, normalize_labels, normalize_tolerances
-from segbook.evaluate.metrics import label_map_metrics, present_labels
+from segbook.evaluate.metrics import label_boxes, label_map_metrics
 from segbook.evaluate.result import EvaluationResult
 
 _SHOWN = 5  # case ids listed in an error message
@@ -48,14 +48,17 @@ def evaluate_case(case_id: str, pred_path: Path, ref_path: Path, labels: dict[in
     ref = read_label_image(ref_path)
     pred = read_label_image(pred_path)
     check_same_geometry(ref, pred, case_id)
+    boxes = []
     for side, image in (("reference", ref), ("prediction", pred)):
-        unknown = sorted(present_labels(image.array) - set(labels))
+        present, side_boxes = label_boxes(image.array)
+        boxes.append(side_boxes)
+        unknown = sorted(present - set(labels))
         if unknown:
             raise InvalidInput(f"case {case_id}: {side} holds label values {_values(unknown)} that are not "
                                f"in the label set {_values(sorted(labels))}",
                                hint="check the label map or the label set (--labels / --dataset)")
     foreground = [v for v in labels if v != 0]
-    per_label = label_map_metrics(ref.array, pred.array, ref.spacing, foreground, tolerances)
+    per_label = label_map_metrics(ref.array, pred.array, ref.spacing, foreground, tolerances, tuple(boxes))
     return {str(v): m for v, m in per_label.items()}, list(ref.spacing)
 
 

@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from segbook.core.errors import InputMissing, InvalidInput, UsageProblem
+from segbook.core.errors import InputMissing, InvalidInput
 
 DEFAULT_NSD_TOLERANCE_MM = 1.0
 
@@ -50,13 +50,10 @@ def labels_from_dataset_json(path: Path) -> dict[int, str]:
 
 
 def labels_from_catalog(name: str) -> dict[int, str]:
+    """Labels of a catalog dataset (an unknown name raises UsageProblem with suggestions)."""
     from segbook.catalog import load_catalog  # the catalog is optional for plain folder evaluation
 
-    try:
-        manifest = load_catalog().get(name)
-    except KeyError:
-        raise UsageProblem(f"unknown dataset {name!r}", hint="see `segbook datasets`") from None
-    return normalize_labels(manifest.labels)
+    return normalize_labels(load_catalog().get(name).labels)
 
 
 def normalize_tolerances(tolerance, labels: dict[int, str]) -> dict[int, float]:

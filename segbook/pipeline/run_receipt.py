@@ -71,7 +71,7 @@ def write_run_receipt(request, dataset, layout, device, planned, trained, predic
             "metrics_csv": "metrics.csv",
             "log": _rel(layout.log_file, run_dir),
         },
-        "metrics": {"summary": metrics.summary, "per_case": metrics.per_case},
+        "metrics": metrics.to_dict(),  # strict JSON: NaN/inf become null
         "timings": timings,
     }
     return write_receipt(run_dir, receipt), receipt
