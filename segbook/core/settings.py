@@ -38,14 +38,17 @@ class Settings:
 
 
 def _detect_runtime(env: os._Environ | dict) -> str:
-    if env.get(ENV_RUNTIME):
-        return env[ENV_RUNTIME]
+    """native / docker / podman / apptainer / container (an image run some other way).
+
+    Apptainer says so itself; run.sh and the image set SEGBOOK_RUNTIME; Podman leaves
+    /run/.containerenv. /.dockerenv is not trusted: some VM images carry it natively.
+    """
     if env.get("APPTAINER_CONTAINER") or env.get("SINGULARITY_CONTAINER"):
         return "apptainer"
-    if env.get("container") == "podman" or Path("/run/.containerenv").exists():
+    if env.get(ENV_RUNTIME):
+        return env[ENV_RUNTIME]
+    if Path("/run/.containerenv").exists():
         return "podman"
-    if Path("/.dockerenv").exists():
-        return "docker"
     return "native"
 
 

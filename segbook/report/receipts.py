@@ -118,13 +118,23 @@ def consistency_warnings(runs) -> list[str]:
         if len(locks) > 1:
             warnings.append(f"{task_id}: receipts were made against {len(locks)} different dataset locks "
                             f"({', '.join(x[:12] for x in locks)}); see the lock_sha256 column")
-    for (task_id, config), group in runs.groupby(["task_id", "configuration"]):
+    folds = runs[~_trained_on_all(runs)]
+    if len(folds):
+        warnings.append(f"{len(folds)} cross-validation fold run(s) left out of the benchmark tables "
+                        "(SegBook trains on all training cases); see runs.csv")
+    for (task_id, config), group in runs[_trained_on_all(runs)].groupby(["task_id", "configuration"]):
         if len(group) > 1:
             warnings.append(f"{task_id} / {config}: {len(group)} receipts, the newest "
                             f"({group.iloc[0]['created'] or group.iloc[0]['receipt']}) is used")
     return warnings
 
 
+def _trained_on_all(runs):
+    """Rows of runs trained on all training cases (receipts without a fold count as such)."""
+    return runs["fold"].fillna("all").astype(str) == "all"
+
+
 def latest_runs(runs):
-    """One run per dataset x configuration: the newest."""
-    return runs.drop_duplicates(["task_id", "configuration"], keep="first").reset_index(drop=True)
+    """One run per dataset x configuration: the newest trained on all training cases (fold "all")."""
+    benchmark = runs[_trained_on_all(runs)]
+    return benchmark.drop_duplicates(["task_id", "configuration"], keep="first").reset_index(drop=True)

@@ -11,6 +11,8 @@ import math
 from segbook.report.paper import DATASET_COLUMNS, add_gains
 from segbook.report.receipts import PAPER_KEYS, SCALES
 
+GAIN_SCALES = ("S", *SCALES)  # S has no paper column, but ours can be compared
+
 DEFAULT_TOLERANCE_POINTS = 2.0  # |ours - paper| within 2 DSC points counts as reproduced
 GROUPINGS = {"size": "dataset size", "modality_target": "modality x target", "region": "anatomical region"}
 ALL = "all datasets"
@@ -66,14 +68,18 @@ def grouped_comparison(table, by: str):
 
 
 def finetune_gains(table):
-    """Per dataset and STU-Net scale with both runs: fine-tuned minus scratch, ours and the paper's."""
+    """Per dataset and STU-Net scale with both runs: fine-tuned minus scratch, ours and the paper's.
+
+    Pairs are found by configuration name, so STU-Net-S (no paper column; the demo's model) counts too.
+    """
     import pandas as pd
 
     rows = []
-    by_key = {(r["task_id"], r["paper_key"]): r for r in table.to_dict("records") if r["paper_key"]}
+    by_name = {(r["task_id"], r["configuration"]): r for r in table.to_dict("records")}
     for task_id in sorted(table["task_id"].unique()):
-        for scale, (scratch, tuned) in SCALES.items():
-            a, b = by_key.get((task_id, scratch)), by_key.get((task_id, tuned))
+        for scale in GAIN_SCALES:
+            a = by_name.get((task_id, f"stunet-{scale.lower()}_scratch"))
+            b = by_name.get((task_id, f"stunet-{scale.lower()}_ft"))
             if a is None or b is None:
                 continue
             row = {c: b[c] for c in DATASET_COLUMNS}
@@ -90,7 +96,7 @@ def grouped_gains(gains, by: str):
     rows = []
     groups = [(ALL, gains)] + [(g, gains[gains[by] == g]) for g in _group_order(by, gains[by].unique())]
     for group, part in groups:
-        for scale in SCALES:
+        for scale in GAIN_SCALES:
             sub = part[part["scale"] == scale]
             if len(sub):
                 rows.append({"group": group, "scale": scale, "n_datasets": len(sub), "gain": sub["gain"].mean(),

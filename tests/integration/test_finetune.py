@@ -25,6 +25,7 @@ def test_demo_writes_complete_receipts(demo_runs):
         assert receipt["dataset"]["num_test"] == 2 and receipt["dataset"]["num_train"] == 8
         assert receipt["determinism"] == {"deterministic": True, "seed": 12345, "threads": 2, "data_workers": 2}
         assert receipt["versions"]["nnunetv2"] == "2.8.1"
+        assert receipt["runtime"]["kind"] == "native"
         stages = {"prepare", "plan", "train", "predict", "evaluate"} | ({"weights"} if kind == "ft" else set())
         assert set(receipt["timings"]) == stages
         assert sorted(receipt["hashes"]["predictions"]) == sorted(json.loads(
@@ -93,3 +94,17 @@ def test_deterministic_rerun_is_bit_identical(demo_out, demo_runs, tmp_path):
     assert a["hashes"]["final_weights"] == b["hashes"]["final_weights"]
     assert a["hashes"]["predictions"] == b["hashes"]["predictions"]
     assert a["metrics"]["summary"] == b["metrics"]["summary"]
+
+
+def test_report_from_real_receipts_and_paper(demo_out, tmp_path):
+    report = tmp_path / "report"
+    result = segbook("report", "--out-root", str(demo_out), "--out", str(report))
+    assert result.returncode == 0, result.stderr
+    html = (report / "report.html").read_text()
+    assert "Task999_SegBookDemo" in html and "stunet-s_ft" in html and "stunet-s_scratch" in html
+    assert list(report.glob("*.png")) and list(report.glob("*.csv"))
+    again = segbook("report", "--out-root", str(demo_out), "--out", str(report))
+    assert again.returncode == 73  # an existing report is not replaced without --force
+    paper = segbook("report", "--paper", "--out", str(tmp_path / "paper"))
+    assert paper.returncode == 0, paper.stderr
+    assert (tmp_path / "paper" / "report.html").is_file()
