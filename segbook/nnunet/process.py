@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -57,8 +59,10 @@ def run_logged(argv: list[str], env: dict, log_path: Path, *, what: str,
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"\n$ {' '.join(argv)}\n")
         log.flush()
+        # own process group: on interruption the augmentation workers go too (killed with their
+        # parent alone they would be orphaned and spin forever)
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, bufsize=1)
+                                text=True, bufsize=1, start_new_session=True)
         try:
             for line in proc.stdout:
                 log.write(line)
@@ -69,16 +73,39 @@ def run_logged(argv: list[str], env: dict, log_path: Path, *, what: str,
                     progress(line.rstrip())
             code = proc.wait()
         except BaseException:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _stop_group(proc)
             raise
+        finally:
+            _reap_group(proc.pid)
     if code in (-15, -2, 130, 143):
         raise Interrupted(f"{what} was interrupted")
     if code != 0:
         raise NnunetFailed(what, code, log_path, list(tail))
+
+
+def _signal_group(pgid: int, signum: int) -> bool:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the child's whole group, give it time to exit, then SIGKILL what is left."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        _signal_group(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _reap_group(pgid: int) -> None:
+    """Anything the child left running in its group (stray workers) is stopped."""
+    if _signal_group(pgid, signal.SIGTERM):
+        time.sleep(1)
+        _signal_group(pgid, signal.SIGKILL)
 
 
 class NnunetFailed(SegbookError):
