@@ -84,7 +84,8 @@ def apptainer_like(args, out: Path, weights: Path, image_id: str) -> list[str]:
     the host uid, a read-only image, only the image's environment, no home, private /tmp, binds."""
     home = f"/home/{os.getuid()}-not-mounted"
     return ["podman", "run", "--rm", *podman_runtime_flags(args), "--network", "none", "--read-only",
-            "--tmpfs", "/tmp:rw,exec", "--shm-size", "2g",  # noqa: S108 - the container's own private /tmp "--user", f"{os.getuid()}:{os.getgid()}",
+            "--tmpfs", "/tmp:rw,exec", "--shm-size", "2g",  # noqa: S108 - the container's private /tmp
+            "--user", f"{os.getuid()}:{os.getgid()}",
             "--security-opt", "no-new-privileges", "--cap-drop", "ALL",
             "-e", f"HOME={home}", "-e", f"SEGBOOK_IMAGE={args.image}", "-e", f"SEGBOOK_IMAGE_DIGEST={image_id}",
             "-v", f"{out}:/output:rw", "-v", f"{weights}:/weights:ro", "--workdir", "/output",
@@ -128,13 +129,18 @@ def compare(receipts: dict[str, dict]) -> list[str]:
     return differing
 
 
+# run.sh names the engine; a plain run of the image says "container" (the image's default)
+EXPECTED_KIND = {"podman": "podman", "apptainer-like": "container"}
+
+
 def check_runtime_record(receipts: dict[str, dict], image_id: str) -> list[str]:
+    """The container receipts must say where they ran: runtime kind and the image's digest."""
     problems = []
-    for name in ("podman", "apptainer-like"):
+    for name, kind in EXPECTED_KIND.items():
         runtime = receipts[name].get("runtime", {})
-        if runtime.get("kind") != "podman" or runtime.get("image_digest") != image_id:
+        if runtime.get("kind") != kind or runtime.get("image_digest") != image_id:
             problems.append(f"{name} receipt records runtime {runtime.get('kind')!r} digest "
-                            f"{runtime.get('image_digest')!r}, expected podman {image_id}")
+                            f"{runtime.get('image_digest')!r}, expected {kind} {image_id}")
     return problems
 
 

@@ -1,0 +1,32 @@
+"""The reproduction check, for real: native vs Podman vs Apptainer-style runs must agree on every hash."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.container
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_native_podman_and_apptainer_style_runs_agree(image, tmp_path):
+    proc = subprocess.run([sys.executable, "scripts/repro_check.py", "--skip-build", "--image", image,
+                           "--work", str(tmp_path / "repro")], cwd=REPO, capture_output=True, text=True,
+                          timeout=3600, check=False)
+    tail = proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert proc.returncode == 0, tail
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("hash "))
+    assert lines[start].split() == ["hash", "native", "podman", "apptainer-like", "agree"]
+    table = [line for line in lines[start + 1:] if line.endswith((" yes", " NO"))]
+    rows = {" ".join(line.split()[:2]) if line.startswith("prediction") else line.split()[0]: line
+            for line in table}
+    for name in ("split", "plans", "final_weights", "pretrained_weights.file_sha256",
+                 "pretrained_weights.tensor_sha256", "dataset"):
+        assert rows[name].endswith("yes"), rows[name]
+    assert any(name.startswith("prediction ") for name in rows)
+    assert "hashes agree across native, podman, apptainer-like" in proc.stderr

@@ -1,0 +1,71 @@
+"""The reproduction check's comparison: a single differing hash fails and is named."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.container
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("repro_check", REPO / "scripts" / "repro_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RECEIPT = {
+    "dataset": {"dataset_sha256": "d" * 64},
+    "runtime": {"kind": "podman", "image_digest": "sha256:" + "1" * 64},
+    "hashes": {"split": "a" * 64, "plans": "b" * 64, "final_weights": "c" * 64,
+               "pretrained_weights": {"file_sha256": "e" * 64, "tensor_sha256": "f" * 64, "pinned": False},
+               "predictions": {"case_1": "0" * 64, "case_2": "9" * 64}},
+}
+
+
+def test_identical_receipts_agree(capsys):
+    script = load_script()
+    receipts = {name: copy.deepcopy(RECEIPT) for name in script.RUNS}
+    assert script.compare(receipts) == []
+    assert "NO" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path, label", [
+    (("hashes", "final_weights"), "final_weights"),
+    (("hashes", "predictions", "case_2"), "prediction case_2"),
+    (("hashes", "pretrained_weights", "tensor_sha256"), "pretrained_weights.tensor_sha256"),
+    (("dataset", "dataset_sha256"), "dataset"),
+])
+def test_one_differing_hash_is_named(capsys, path, label):
+    script = load_script()
+    receipts = {name: copy.deepcopy(RECEIPT) for name in script.RUNS}
+    target = receipts["apptainer-like"]
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = "7" * 64
+    assert script.compare(receipts) == [label]
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(label + " "))
+    assert row.endswith("NO")
+
+
+def test_missing_prediction_is_a_difference():
+    script = load_script()
+    receipts = {name: copy.deepcopy(RECEIPT) for name in script.RUNS}
+    del receipts["podman"]["hashes"]["predictions"]["case_1"]
+    assert script.compare(receipts) == ["prediction case_1"]
+
+
+def test_runtime_record_must_name_podman_and_the_image():
+    script = load_script()
+    receipts = {name: copy.deepcopy(RECEIPT) for name in script.RUNS}
+    receipts["apptainer-like"]["runtime"]["kind"] = "container"  # the image's own default
+    assert script.check_runtime_record(receipts, "sha256:" + "1" * 64) == []
+    receipts["podman"]["runtime"]["image_digest"] = None
+    receipts["apptainer-like"]["runtime"]["kind"] = "native"
+    assert len(script.check_runtime_record(receipts, "sha256:" + "1" * 64)) == 2
