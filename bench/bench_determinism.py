@@ -13,7 +13,7 @@ the run's logs/nnunet.log), excluding the first epoch (start-up, worker warm-up)
 interleaved and repeated so that load from other processes falls on all of them.
 Overhead = deterministic median / default median - 1; the goal is under 20 %.
 
-    .venv/bin/python bench/bench_determinism.py                 # 2 repeats, 4 epochs x 10 iterations
+    .venv/bin/python bench/bench_determinism.py                 # 2 repeats, 4 epochs x 15 iterations
     .venv/bin/python bench/bench_determinism.py --quick         # 1 repeat, 2 epochs x 3 iterations
     .venv/bin/python bench/bench_determinism.py --repeats 3 --epochs 6 --iterations 20
 """
@@ -92,7 +92,7 @@ def run(quick: bool = False, repeats: int | None = None, epochs: int | None = No
         iterations: int | None = None, threads: int | None = None, workers: int = 2,
         dataset: str = "Demo", keep: Path | None = None) -> dict:
     args = argparse.Namespace(epochs=epochs or (2 if quick else 4),
-                              iterations=iterations or (3 if quick else 10),
+                              iterations=iterations or (3 if quick else 15),
                               threads=threads or os.cpu_count() or 1)
     repeats = repeats or (1 if quick else 2)
     chosen = variants(workers)
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 repeat of 2 epochs x 3 iterations")
     parser.add_argument("--repeats", type=int, help="runs per variant (default 2)")
     parser.add_argument("--epochs", type=int, help="epochs per run (default 4; the first is not counted)")
-    parser.add_argument("--iterations", type=int, help="training iterations per epoch (default 10)")
+    parser.add_argument("--iterations", type=int, help="training iterations per epoch (default 15)")
     parser.add_argument("--threads", type=int, help="compute threads for every variant (default: cores)")
     parser.add_argument("--workers", type=int, default=2,
                         help="augmentation workers for the default and deterministic variants (default 2)")
