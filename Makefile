@@ -30,7 +30,7 @@ test: install ## run the whole test suite (unit, integration, container, slurm)
 test-unit: install ## run the fast unit tests only
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
 
-lint: install ## ruff on the Python code
+lint: install lint-containers ## ruff on the Python code (and shellcheck + hadolint on the container files)
 	$(BIN)/ruff check segbook tests bench scripts
 
 bench: install ## run the benchmarks and print their numbers (see docs/benchmarks.md)
