@@ -41,8 +41,8 @@ bench: install ## run the benchmarks and print their numbers (see docs/benchmark
 # Fragments owned by each area (containers, ...).
 -include mk/*.mk
 
-# Debian packages the container and Slurm tests need (root; CI runs this first).
-TEST_DEBS := podman runc debootstrap uidmap slirp4netns fuse-overlayfs
+# Debian packages the container, Slurm and browser tests need (root; CI runs this first).
+TEST_DEBS := podman runc debootstrap uidmap slirp4netns fuse-overlayfs slurm-wlm munge chromium
 
 test-deps: ## install the Debian packages the container tests need (root)
 	apt-get update -qq

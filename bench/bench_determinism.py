@@ -10,10 +10,10 @@ embedded demo data, on CPU) in three variants with the same compute threads:
 
 The figure compared is nnU-Net's own "Epoch time" (its training and validation iterations, from
 the run's logs/nnunet.log), excluding the first epoch (start-up, worker warm-up). Variants are
-interleaved and repeated so that load from other processes falls on all of them.
-Overhead = deterministic median / default median - 1; the goal is under 20 %.
+interleaved and repeated so that load from other processes falls on all of them; a variant's figure
+is the median over its repeats. Overhead = deterministic / default - 1; the goal is under 20 %.
 
-    .venv/bin/python bench/bench_determinism.py                 # 2 repeats, 4 epochs x 15 iterations
+    .venv/bin/python bench/bench_determinism.py                 # 3 repeats, 4 epochs x 15 iterations
     .venv/bin/python bench/bench_determinism.py --quick         # 1 repeat, 2 epochs x 3 iterations
     .venv/bin/python bench/bench_determinism.py --repeats 3 --epochs 6 --iterations 20
 """
@@ -94,12 +94,17 @@ def run(quick: bool = False, repeats: int | None = None, epochs: int | None = No
     args = argparse.Namespace(epochs=epochs or (2 if quick else 4),
                               iterations=iterations or (3 if quick else 15),
                               threads=threads or os.cpu_count() or 1)
-    repeats = repeats or (1 if quick else 2)
+    repeats = repeats or (1 if quick else 3)
     chosen = variants(workers)
     runs: dict[str, list[dict]] = {name: [] for name, _ in chosen}
     with tempfile.TemporaryDirectory(prefix="segbook-bench-det-") as tmp:
         out_root = keep or Path(tmp)
         fresh = not any(out_root.glob("runs/*/*/receipt.json"))
+        if fresh and not quick:  # prepare and plan once, uncounted, so that no variant pays for it
+            progress("determinism", "priming: generate, plan and preprocess the data (1 epoch x 1 iteration)")
+            prime = argparse.Namespace(epochs=1, iterations=1, threads=args.threads)
+            run_once(out_root, dataset, ["--deterministic"], prime, fresh=True)
+            fresh = False
         for rep in range(repeats):
             # rotate the order each repeat so no variant always runs first (cold caches) or last
             order = chosen[rep % len(chosen):] + chosen[:rep % len(chosen)]
@@ -113,10 +118,12 @@ def run(quick: bool = False, repeats: int | None = None, epochs: int | None = No
 
 
 def table(runs: dict[str, list[dict]], args, repeats: int, workers: int, dataset: str) -> dict:
-    medians = {name: statistics.median(t for r in rs for t in r["steady_epoch_s"])
+    # per run: median over its epochs (the first excluded); per variant: median over the runs, so
+    # that one repeat disturbed by other processes does not move the result (with 3+ repeats)
+    medians = {name: statistics.median(statistics.median(r["steady_epoch_s"]) for r in rs)
                for name, rs in runs.items()}
     base = medians["default"]
-    columns = ["variant", "aug. workers", "median s/epoch", "s/iteration", "vs default",
+    columns = ["variant", "aug. workers", "s/epoch", "s/iteration", "vs default",
                "per-repeat medians (s/epoch)", "train stage s (per repeat)"]
     rows = []
     for name, rs in runs.items():
@@ -133,7 +140,9 @@ def table(runs: dict[str, list[dict]], args, repeats: int, workers: int, dataset
     notes = [
         f"`segbook finetune {dataset} --model stunet-s --init scratch --epochs {args.epochs} "
         f"--iterations-per-epoch {args.iterations} --threads {args.threads} --device cpu`, "
-        f"{repeats} repeat(s) per variant, interleaved; first epoch of each run excluded.",
+        f"{repeats} repeat(s) per variant, interleaved, after one uncounted priming run (data generation, "
+        "planning, preprocessing); s/epoch = median over repeats of each run's median epoch time (nnU-Net's "
+        "'Epoch time'), first epoch of each run excluded.",
         f"s/iteration = s/epoch / {args.iterations} training iterations (an epoch also runs "
         f"{max(1, round(args.iterations * 0.2))} validation iterations).",
         f"Deterministic-mode overhead: {overhead * 100:+.1f} % time per epoch "
@@ -149,7 +158,7 @@ def table(runs: dict[str, list[dict]], args, repeats: int, workers: int, dataset
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 repeat of 2 epochs x 3 iterations")
-    parser.add_argument("--repeats", type=int, help="runs per variant (default 2)")
+    parser.add_argument("--repeats", type=int, help="runs per variant (default 3)")
     parser.add_argument("--epochs", type=int, help="epochs per run (default 4; the first is not counted)")
     parser.add_argument("--iterations", type=int, help="training iterations per epoch (default 15)")
     parser.add_argument("--threads", type=int, help="compute threads for every variant (default: cores)")

@@ -5,7 +5,7 @@
 #   ENGINE=podman|docker   BASE_IMAGE=...   IMAGE=segbook:<version>   PODMAN_RUNTIME=runc
 #   WEIGHTS_DIR=folder of .model files (image-weights)   DEBIAN_MIRROR=... (base-image)
 
-PYTHON        ?= .venv/bin/python
+VENV_PYTHON   ?= .venv/bin/python
 ENGINE        ?= podman
 PODMAN_RUNTIME ?= runc
 VERSION       := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' segbook/__init__.py)
@@ -75,7 +75,7 @@ sif: ## Apptainer SIF from the built image (needs apptainer; saves the image as 
 	apptainer build --force --build-arg ARCHIVE=build/segbook-image.tar $(SIF) containers/segbook.def
 
 repro-check: ## Build the image, run the demo natively + in Podman + Apptainer-style; all hashes must agree
-	$(PYTHON) scripts/repro_check.py --engine $(ENGINE) --podman-runtime $(PODMAN_RUNTIME) \
+	$(VENV_PYTHON) scripts/repro_check.py --engine $(ENGINE) --podman-runtime $(PODMAN_RUNTIME) \
 		--image $(IMAGE) --base-image $(BASE_IMAGE)
 
 lint-containers: ## shellcheck run.sh and scripts, hadolint the Dockerfile
@@ -83,14 +83,14 @@ lint-containers: ## shellcheck run.sh and scripts, hadolint the Dockerfile
 	.venv/bin/hadolint --config containers/hadolint.yaml containers/Dockerfile
 
 lock: ## Re-resolve containers/requirements.lock and requirements-dev.lock with hashes (UPGRADE=1 to upgrade)
-	CUSTOM_COMPILE_COMMAND="make lock" $(PYTHON) -m piptools compile --quiet --allow-unsafe --strip-extras \
+	CUSTOM_COMPILE_COMMAND="make lock" $(VENV_PYTHON) -m piptools compile --quiet --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links --no-emit-trusted-host $(if $(UPGRADE),--upgrade) \
 		--output-file $(LOCK) pyproject.toml
 	test -f $(DEV_LOCK) || cp $(LOCK) $(DEV_LOCK)
-	CUSTOM_COMPILE_COMMAND="make lock" $(PYTHON) -m piptools compile --quiet --allow-unsafe --strip-extras \
+	CUSTOM_COMPILE_COMMAND="make lock" $(VENV_PYTHON) -m piptools compile --quiet --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links --no-emit-trusted-host $(if $(UPGRADE),--upgrade) \
 		--extra test --output-file $(DEV_LOCK) pyproject.toml
-	$(PYTHON) containers/lock_hashes.py $(LOCK) $(foreach i,$(LOCK_INDEXES),--index $(i)) \
+	$(VENV_PYTHON) containers/lock_hashes.py $(LOCK) $(foreach i,$(LOCK_INDEXES),--index $(i)) \
 		$(foreach d,$(FIND_LINKS_DIRS),--find-links $(d)) $(if $(HOST_CA),--cert $(HOST_CA))
-	$(PYTHON) containers/lock_hashes.py $(DEV_LOCK) $(foreach i,$(LOCK_INDEXES),--index $(i)) \
+	$(VENV_PYTHON) containers/lock_hashes.py $(DEV_LOCK) $(foreach i,$(LOCK_INDEXES),--index $(i)) \
 		$(foreach d,$(FIND_LINKS_DIRS),--find-links $(d)) $(if $(HOST_CA),--cert $(HOST_CA))
