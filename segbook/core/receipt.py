@@ -7,19 +7,15 @@ Paths inside are relative to the run folder, so a run folder can be moved or arc
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from segbook.core.errors import InputMissing, InvalidInput
 from segbook.core.fsio import atomic_write_json
+from segbook.core.timefmt import now_iso
 
 SCHEMA = "segbook-receipt/1"
 RECEIPT_NAME = "receipt.json"
 REQUIRED_KEYS = ("schema", "kit", "dataset", "configuration", "hashes", "files", "metrics")
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def write_receipt(run_dir: Path, receipt: dict) -> Path:

@@ -7,7 +7,7 @@ configuration can be written into its receipt and nothing changes behind the kit
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 # Variables the kit itself understands; documented in the README.
@@ -19,6 +19,11 @@ ENV_IMAGE_DIGEST = "SEGBOOK_IMAGE_DIGEST"
 ENV_REVISION = "SEGBOOK_REVISION"
 ENV_TRAIN_CONFIG = "SEGBOOK_TRAIN_CONFIG"  # set by the kit for the nnU-Net trainer subprocess
 ENV_MANIFESTS = "SEGBOOK_MANIFESTS"
+ENV_LOCK_MODE = "SEGBOOK_LOCK_MODE"  # flock (default) | file: see segbook.core.locks
+ENV_SLURM_JOB = "SLURM_JOB_ID"
+ENV_SLURM_ARRAY_JOB = "SLURM_ARRAY_JOB_ID"
+ENV_SLURM_ARRAY_TASK = "SLURM_ARRAY_TASK_ID"
+ENV_SLURM_RESTARTS = "SLURM_RESTART_COUNT"
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,10 @@ class Settings:
     revision: str | None = None
     manifests_dir: Path | None = None
     train_config: Path | None = None
-    extra: dict = field(default_factory=dict)
+    lock_mode: str = "flock"
+    slurm_job: str | None = None  # "<array job>_<task>" or "<job>" when run by Slurm
+    slurm_restarts: int = 0
+
 
     def as_dict(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -67,7 +75,27 @@ def load_settings(env: dict | None = None) -> Settings:
         revision=env.get(ENV_REVISION) or None,
         manifests_dir=path(ENV_MANIFESTS),
         train_config=path(ENV_TRAIN_CONFIG),
+        lock_mode=_lock_mode(env),
+        slurm_job=_slurm_job(env),
+        slurm_restarts=int(env.get(ENV_SLURM_RESTARTS) or 0),
     )
+
+
+def _lock_mode(env) -> str:
+    from segbook.core.errors import EnvironmentProblem  # noqa: PLC0415 - errors imports nothing heavy
+    from segbook.core.locks import MODES  # noqa: PLC0415
+
+    mode = env.get(ENV_LOCK_MODE) or "flock"
+    if mode not in MODES:
+        raise EnvironmentProblem(f"{ENV_LOCK_MODE}={mode!r} is not one of {', '.join(MODES)}",
+                                 hint="flock for local disks and NFSv4/Lustre(-o flock)/GPFS; file elsewhere")
+    return mode
+
+
+def _slurm_job(env) -> str | None:
+    if env.get(ENV_SLURM_ARRAY_JOB) and env.get(ENV_SLURM_ARRAY_TASK):
+        return f"{env[ENV_SLURM_ARRAY_JOB]}_{env[ENV_SLURM_ARRAY_TASK]}"
+    return env.get(ENV_SLURM_JOB) or None
 
 
 def environ_snapshot(prefixes: tuple[str, ...] = ("nnUNet_", "SEGBOOK_", "OMP_", "CUDA_")) -> dict:
