@@ -115,3 +115,10 @@ class RunJournal:
 
     def _save(self) -> None:
         atomic_write_json(self.path, self.state.as_dict())
+
+
+def describe_train_state(state: dict | None) -> str:
+    if not state:
+        return "no checkpoint yet"
+    return (f"{state.get('checkpoint')} at epoch {state.get('epoch')}/{state.get('epochs')}, "
+            f"iteration {state.get('iteration')}")
