@@ -26,6 +26,7 @@ COMMANDS = {
     "report": "segbook.cli.report_cmd:report",
     "weights": "segbook.cli.weights_cmd:weights",
     "doctor": "segbook.cli.doctor_cmd:doctor",
+    "ci": "segbook.cli.ci_cmd:ci",
 }
 
 SHORT_HELP = {
@@ -38,6 +39,7 @@ SHORT_HELP = {
     "report": "Collect receipts into paper-style tables, plots and an HTML page.",
     "weights": "List, fetch, pin and verify the pre-trained STU-Net checkpoints.",
     "doctor": "Check this environment: versions, GPU, writable paths, weights.",
+    "ci": "Write a CI reproduction-check workflow for your repository.",
 }
 
 
