@@ -30,13 +30,16 @@ test: install ## run the whole test suite (unit, integration, container, slurm)
 test-unit: install ## run the fast unit tests only
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
 
+test-slurm: install ## run the Slurm tests (starts a real single-node Slurm; needs slurm-wlm and munge)
+	$(BIN)/pytest -m slurm $(PYTEST_ARGS)
+
 lint: install lint-containers ## ruff on the Python code (and shellcheck + hadolint on the container files)
 	$(BIN)/ruff check segbook tests bench scripts
 
 bench: install ## run the benchmarks and print their numbers (see docs/benchmarks.md)
 	$(BIN)/python bench/run_all.py
 
-.PHONY: help install demo test test-unit lint bench
+.PHONY: help install demo test test-unit test-slurm lint bench
 
 # Fragments owned by each area (containers, ...).
 -include mk/*.mk

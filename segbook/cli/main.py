@@ -27,6 +27,7 @@ COMMANDS = {
     "weights": "segbook.cli.weights_cmd:weights",
     "doctor": "segbook.cli.doctor_cmd:doctor",
     "ci": "segbook.cli.ci_cmd:ci",
+    "grid": "segbook.cli.grid_cmd:grid",
 }
 
 SHORT_HELP = {
@@ -40,6 +41,7 @@ SHORT_HELP = {
     "weights": "List, fetch, pin and verify the pre-trained STU-Net checkpoints.",
     "doctor": "Check this environment: versions, GPU, writable paths, weights.",
     "ci": "Write a CI reproduction-check workflow for your repository.",
+    "grid": "The whole benchmark on a cluster: plan, submit (Slurm), status, resubmit, report.",
 }
 
 
