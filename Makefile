@@ -33,8 +33,13 @@ test-unit: install ## run the fast unit tests only
 test-slurm: install ## run the Slurm tests (starts a real single-node Slurm; needs slurm-wlm and munge)
 	$(BIN)/pytest -m slurm $(PYTEST_ARGS)
 
-lint: install lint-containers ## ruff on the Python code (and shellcheck + hadolint on the container files)
+lint: install lint-containers lint-workflows ## ruff on the Python code (and shellcheck + hadolint on the container files)
 	$(BIN)/ruff check segbook tests bench scripts
+
+WORKFLOWS := $(wildcard .github/workflows/*.yml) segbook/data/ci/segbook-reproduce.yml
+lint-workflows: ## GitHub workflow schema + zizmor (offline) over .github/workflows and the users' CI template
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	$(BIN)/zizmor --offline --no-progress $(WORKFLOWS)
 
 bench: install ## run the benchmarks and print their numbers (see docs/benchmarks.md)
 	$(BIN)/python bench/run_all.py
