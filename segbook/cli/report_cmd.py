@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from segbook.core.errors import UsageProblem
+from segbook.report.acceptance import DEFAULT_RULE, RULES
+from segbook.report.tables import DEFAULT_TOLERANCE_POINTS
 
 
 def parse_size_cuts(text: str | None) -> tuple[int, int] | None:
@@ -29,17 +31,25 @@ def parse_size_cuts(text: str | None) -> tuple[int, int] | None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               help="Report folder to write (default: OUT_ROOT/report, or OUT_ROOT/paper-report with --paper).")
 @click.option("--paper", is_flag=True, help="Build the tables from the paper's per-dataset values alone.")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=2.0, show_default=True,
+@click.option("--tolerance", type=click.FloatRange(min=0), default=DEFAULT_TOLERANCE_POINTS, show_default=True,
               help="|ours - paper| in DSC points that counts as reproduced.")
+@click.option("--accept", "rule", type=click.Choice(sorted(RULES)), default=DEFAULT_RULE, show_default=True,
+              help="Acceptance rule: the paper's value inside our 95 % bootstrap interval, within the "
+                   "tolerance, or either.")
+@click.option("--verify/--no-verify", default=True, show_default=True,
+              help="Re-check every receipt's hashes against its run folder (segbook verify); a receipt that "
+                   "fails is marked UNVERIFIED and never counts as reproduced.")
 @click.option("--size-cuts", metavar="SMALL_MAX,MEDIUM_MAX",
               help="Dataset size classes by case count (default: the catalog's 99,399).")
 @click.option("--force", is_flag=True, help="Replace an existing report folder.")
-def report(receipts, out_root, out_dir, paper, tolerance, size_cuts, force):
+def report(receipts, out_root, out_dir, paper, tolerance, rule, verify, size_cuts, force):
     """Collect receipts into tables next to the paper's values, grouped as the paper groups them.
 
     RECEIPTS: extra receipt.json files or folders (searched recursively), on top of the
     receipts under OUT_ROOT/runs/. Writes CSV and Markdown tables, PNG plots and a
-    self-contained report.html into the report folder, all at once.
+    self-contained report.html into the report folder, all at once. The page leads with the
+    answer: cells run, cells that reproduce by the --accept rule, the paper's headline gains
+    beside ours.
     """
     from segbook.core.settings import load_settings
     from segbook.report import build_report
@@ -49,15 +59,19 @@ def report(receipts, out_root, out_dir, paper, tolerance, size_cuts, force):
     root = out_root or load_settings().out_root
     target = out_dir or root / ("paper-report" if paper else "report")
     outcome = build_report(target, receipts=receipts, out_root=None if paper else root, paper=paper,
-                           tolerance=tolerance, size_cuts=parse_size_cuts(size_cuts), force=force)
+                           tolerance=tolerance, size_cuts=parse_size_cuts(size_cuts), force=force, rule=rule,
+                           verify=verify and not paper, progress=lambda m: click.echo(m, err=True))
     for warning in outcome.warnings:
         click.echo(f"warning: {warning}", err=True)
+    h = outcome.headline
     if paper:
-        h = outcome.headline
         click.echo(f"paper, {h['datasets']} datasets: mean fine-tuning gain over scratch "
                    f"B {h['gain_B']:+.2f}, L {h['gain_L']:+.2f}, H {h['gain_H']:+.2f} DSC points")
     else:
-        h = outcome.headline
         click.echo(f"{outcome.n_receipts} receipt(s), {h['runs']} run(s) on {h['datasets']} dataset(s); "
                    f"{h['within']} within ±{tolerance:g} DSC points of the paper")
+        click.echo(f"reproduce ({rule}): {h['reproduce']} of {h['with_paper']} cell(s) with a paper value "
+                   f"[in CI {h['interval']}, tolerance only {h['tolerance']}, neither {h['neither']}]"
+                   + (f"; {h['unverified']} receipt(s) UNVERIFIED" if h["unverified"] else "")
+                   + ("" if verify else "; receipts not verified (--no-verify)"))
     click.echo(f"wrote {target}/report.html ({len(outcome.files)} files)")

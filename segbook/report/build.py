@@ -7,10 +7,11 @@ from pathlib import Path
 
 from segbook.core.errors import InputMissing
 from segbook.core.fsio import atomic_directory
-from segbook.report import plots, tables
+from segbook.report import acceptance, bootstrap, plots, summary, tables
 from segbook.report.paper import benchmark_datasets, dataset_attributes
 from segbook.report.receipts import consistency_warnings, find_receipts, latest_runs, load_runs
 from segbook.report.render import ReportContent, Section, to_html, to_markdown
+from segbook.report.verification import UNVERIFIED, verify_receipts
 
 RUN_SUMMARY_COLUMNS = ["task_id", "configuration", "dsc", "nsd", "hd95", "n_test_cases", "epochs", "kit_version",
                        "lock_sha256", "runtime", "device", "created"]
@@ -39,25 +40,41 @@ def _write_csv(folder: Path, name: str, frame) -> str:
     return name
 
 
-def _receipt_content(receipts, tolerance, cuts, catalog, folder: Path) -> tuple[ReportContent, dict]:
-    runs = load_runs(receipts)
-    warnings = consistency_warnings(runs)
+def _unverified_lines(table, verification) -> list[str]:
+    bad = table[table["verified"] == UNVERIFIED]
+    return [f"{r['task_id']} / {r['configuration']}: {verification[r['receipt']].short}"
+            for r in bad.to_dict("records")]
+
+
+def _cells(found, tolerance, rule, verify, cuts, catalog, progress):
+    """Runs, the per-cell comparison with intervals and acceptance, and the verification of each."""
+    cases: dict = {}
+    runs = load_runs(found, cases)
     latest = latest_runs(runs)
     attributes = dataset_attributes(catalog, sorted(latest["task_id"].unique()), cuts)
-    table = tables.comparison(latest, attributes, tolerance)
+    table = tables.comparison(latest, attributes, tolerance).assign(receipt=latest["receipt"].to_numpy())
+    intervals = bootstrap.intervals_for([(r["task_id"], r["configuration"], cases[r["receipt"]])
+                                         for r in latest.to_dict("records")])
+    verification = verify_receipts(list(latest["receipt"]), enabled=verify, progress=progress)
+    table = acceptance.add_acceptance(table, intervals, verification, tolerance, rule)
+    return runs, table, verification
+
+
+def _receipt_content(receipts, tolerance, cuts, catalog, folder: Path, *, rule=acceptance.DEFAULT_RULE,
+                     verify=False, progress=lambda message: None) -> tuple[ReportContent, dict]:
+    runs, table, verification = _cells(receipts, tolerance, rule, verify, cuts, catalog, progress)
+    warnings = consistency_warnings(runs)
     no_paper = sorted(set(table.loc[table["dsc_paper"].isna(), "configuration"] + " on "
                           + table.loc[table["dsc_paper"].isna(), "task_id"]))
     if no_paper:
         warnings.append(f"no paper value for {len(no_paper)} run(s): {', '.join(no_paper[:5])}"
                         + (" ..." if len(no_paper) > 5 else ""))
+    unverified = _unverified_lines(table, verification)  # shown in the page's banner, not as warnings
     gains = tables.finetune_gains(table)
     _write_csv(folder, "runs.csv", runs)
+    _write_csv(folder, "comparison.csv", table.drop(columns=["receipt"]))
     shown = runs[RUN_SUMMARY_COLUMNS].assign(lock_sha256=runs["lock_sha256"].map(lambda x: str(x or "")[:12]))
-    sections = [Section("Runs", shown, "Every receipt read (the newest per dataset x configuration is used); "
-                        "all columns, with the receipt paths, are in the CSV.", "runs.csv"),
-                Section("Ours vs paper, per dataset and configuration", table,
-                        f"DSC in %; diff = ours - paper in DSC points; within = |diff| <= {tolerance:g}.",
-                        _write_csv(folder, "comparison.csv", table))]
+    sections = []
     for by, label in tables.GROUPINGS.items():
         grouped = tables.grouped_comparison(table, by)
         sections.append(Section(f"By {label}", grouped, "Means over the datasets of each group; the paper "
@@ -68,29 +85,45 @@ def _receipt_content(receipts, tolerance, cuts, catalog, folder: Path) -> tuple[
         grouped = tables.grouped_gains(gains, by)
         sections.append(Section(f"Fine-tuning gain by {label}", grouped, "",
                                 _write_csv(folder, f"finetune_gain_by_{by}.csv", grouped)))
-    images = []
+    sections.append(Section("Runs", shown, "Every receipt read (the newest per dataset x configuration is used); "
+                            "all columns, with the receipt paths, are in the CSV.", "runs.csv"))
+    main_image = None
     if table["dsc_paper"].notna().any():
-        images.append(("Ours vs paper", plots.scatter_plot(table, folder / "ours_vs_paper.png", tolerance)))
+        main_image = plots.scatter_plot(table, folder / "ours_vs_paper.png", tolerance)
+    images = []
     if len(gains):
         images.append(("Fine-tuning gain per dataset", plots.gain_plot(gains, folder / "finetune_gain.png",
                                                                        ours=True)))
+    counts = acceptance.counts(table)
+    rule_text = acceptance.describe_rule(rule, tolerance)
+    lead_gains = summary.lead_gains(gains, tables.paper_table(benchmark_datasets(catalog, cuts)))
+    _write_csv(folder, "headline_gains.csv", lead_gains)
+    lead = summary.Lead(counts, rule_text, lead_gains, verify, unverified, main_image, len(warnings))
     within = table["within"].dropna()
-    headline = {"runs": len(latest), "datasets": int(latest["task_id"].nunique()),
-                "within": f"{int(within.sum())}/{len(within)}"}
-    intro = [f"Built from {len(runs)} receipt(s): {headline['runs']} run(s) on {headline['datasets']} dataset(s);"
-             f" {headline['within']} within ±{tolerance:g} DSC points of the paper.", _size_note(cuts)]
-    content = ReportContent("SegBook kit report: our runs vs the paper", intro, sections, images, warnings)
+    headline = {"runs": len(table), "datasets": int(table["task_id"].nunique()),
+                "within": f"{int(within.sum())}/{len(within)}", **counts, "rule": rule}
+    intro = [f"Built from {len(runs)} receipt(s): {headline['runs']} run(s) on {headline['datasets']} dataset(s). "
+             + _size_note(cuts)]
+    content = ReportContent("SegBook kit report: our runs vs the paper", intro, sections, images, warnings,
+                            lead=lead, headline_text=summary.headline_sentence(counts, rule_text, verify),
+                            cells=table, cells_title="Per dataset and configuration",
+                            cells_note=f"DSC in %; 95 % CI: seeded bootstrap over the run's test cases "
+                                       f"({bootstrap.BOOTSTRAP_RESAMPLES} resamples); Δ = ours − paper in DSC "
+                                       f"points; accept: paper inside our CI, else within ±{tolerance:g} points "
+                                       "(tolerance), else neither. Click a header to sort.",
+                            details={p: v.detail for p, v in verification.items()})
     return content, headline
 
 
 def _paper_content(cuts, catalog, folder: Path) -> tuple[ReportContent, dict]:
     table = tables.paper_table(benchmark_datasets(catalog, cuts))
-    sections = [Section("Paper, per dataset", table, "DSC in %; gain_X = STU-Net-X fine-tuned minus scratch.",
-                        _write_csv(folder, "paper_datasets.csv", table))]
+    sections = []  # the group means first, the 87-row table last
     for by, label in tables.GROUPINGS.items():
         grouped = tables.paper_grouped(table, by)
         sections.append(Section(f"Paper by {label}", grouped, "Means recomputed from the per-dataset values.",
                                 _write_csv(folder, f"by_{by}.csv", grouped)))
+    sections.append(Section("Paper, per dataset", table, "DSC in %; gain_X = STU-Net-X fine-tuned minus scratch.",
+                            _write_csv(folder, "paper_datasets.csv", table)))
     gains = tables.paper_gains_long(table)
     _write_csv(folder, "finetune_gain.csv", gains)
     images = [("Fine-tuning gain per dataset (paper)", plots.gain_plot(gains, folder / "finetune_gain.png",
@@ -107,11 +140,14 @@ def _paper_content(cuts, catalog, folder: Path) -> tuple[ReportContent, dict]:
 
 def build_report(out_dir: Path, *, receipts=(), out_root: Path | None = None, paper: bool = False,
                  tolerance: float = tables.DEFAULT_TOLERANCE_POINTS, size_cuts: tuple[int, int] | None = None,
-                 force: bool = False, catalog=None) -> ReportOutcome:
+                 force: bool = False, catalog=None, rule: str = acceptance.DEFAULT_RULE, verify: bool = False,
+                 progress=lambda message: None) -> ReportOutcome:
     """Write CSV + Markdown tables, PNG plots and report.html into `out_dir` (all or nothing).
 
     Without `paper`: receipts under `<out_root>/runs/*/*/receipt.json` plus `receipts` (files
-    or folders). With `paper`: the paper's per-dataset values alone.
+    or folders). With `paper`: the paper's per-dataset values alone. `rule` is the acceptance
+    rule (acceptance.RULES); `verify` re-checks every used receipt against its run folder
+    (segbook.verify.check_files; the CLI's default) -- off, the report says "not checked".
     """
     out_dir = Path(out_dir)
     found = [] if paper else find_receipts(out_root, list(receipts))
@@ -127,8 +163,10 @@ def build_report(out_dir: Path, *, receipts=(), out_root: Path | None = None, pa
         if paper:
             content, headline = _paper_content(size_cuts, catalog, folder)
         else:
-            content, headline = _receipt_content(found, tolerance, size_cuts, catalog, folder)
+            content, headline = _receipt_content(found, tolerance, size_cuts, catalog, folder, rule=rule,
+                                                 verify=verify, progress=progress)
         (folder / "report.md").write_text(to_markdown(content), encoding="utf-8")
         (folder / "report.html").write_text(to_html(content), encoding="utf-8")
         files = sorted(p.name for p in folder.iterdir())
-    return ReportOutcome(out_dir, files, content.warnings, len(found), headline)
+    failed = [f"receipt FAILED verification: {u}" for u in (content.lead.unverified if content.lead else [])]
+    return ReportOutcome(out_dir, files, failed + content.warnings, len(found), headline)

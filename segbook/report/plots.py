@@ -54,25 +54,56 @@ def gain_plot(gains, path: Path, *, ours: bool) -> Path:
     return _save(fig, path)
 
 
+ACCEPTANCE_COLOURS = {"interval": "#1b9e5a", "tolerance": "#2f6fd0", "neither": "#d1495b"}
+ACCEPTANCE_LABELS = {"interval": "paper inside our 95 % CI", "tolerance": "within tolerance only",
+                     "neither": "neither"}
+CONFIG_MARKERS = "osD^vP*X<>"
+
+
 def scatter_plot(table, path: Path, tolerance: float) -> Path:
-    """Our DSC against the paper's, per run, with the tolerance band around the diagonal."""
+    """Our DSC against the paper's, per cell, with the tolerance band around the diagonal.
+
+    With acceptance columns (acceptance.add_acceptance): each point carries its 95 % bootstrap
+    interval as a vertical bar and is coloured by its acceptance class; one marker shape per
+    configuration; cells whose receipt did not verify are crossed out in black.
+    """
     plt = _pyplot()
-    paired = table[table["dsc_paper"].notna()]
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
-    low = min([0.0] + list(paired["dsc"].dropna()) + list(paired["dsc_paper"]))
+    from matplotlib.lines import Line2D
+
+    paired = table[table["dsc_paper"].notna() & table["dsc"].notna()]
+    fig, ax = plt.subplots(figsize=(5.4, 4.9))
+    values = list(paired["dsc"]) + list(paired["dsc_paper"])
+    if "ci_low" in paired:
+        values += list(paired["ci_low"].dropna())
+    low = max(0.0, (min(values) if values else 0.0) - 5.0)
     line = [low, 100]
     ax.plot(line, line, color="black", linewidth=0.8)
     ax.fill_between(line, [v - tolerance for v in line], [v + tolerance for v in line], color="#cccccc",
-                    alpha=0.5, label=f"±{tolerance:g} points")
-    for config in sorted(paired["configuration"].unique()):
-        sub = paired[paired["configuration"] == config]
-        ax.scatter(sub["dsc_paper"], sub["dsc"], s=22, label=config)
+                    alpha=0.5, linewidth=0)
+    configs = sorted(paired["configuration"].unique())
+    markers = {c: CONFIG_MARKERS[i % len(CONFIG_MARKERS)] for i, c in enumerate(configs)}
+    for row in paired.to_dict("records"):
+        colour = ACCEPTANCE_COLOURS.get(row.get("acceptance"), "#555555")
+        ci = (row.get("ci_low"), row.get("ci_high"))
+        if ci[0] is not None and ci[0] == ci[0]:  # not NaN
+            ax.vlines(row["dsc_paper"], ci[0], ci[1], color=colour, linewidth=1.2, alpha=0.8)
+        ax.scatter([row["dsc_paper"]], [row["dsc"]], s=30, color=colour, marker=markers[row["configuration"]],
+                   edgecolor="white", linewidth=0.5, zorder=3)
+        if row.get("verified") == "UNVERIFIED":
+            ax.scatter([row["dsc_paper"]], [row["dsc"]], s=90, color="black", marker="x", linewidth=1.6, zorder=4)
+    handles = [Line2D([], [], color="#cccccc", linewidth=6, label=f"±{tolerance:g} points")]
+    if "acceptance" in paired:
+        handles += [Line2D([], [], color=c, marker="o", linestyle="", label=ACCEPTANCE_LABELS[k])
+                    for k, c in ACCEPTANCE_COLOURS.items() if (paired["acceptance"] == k).any()]
+        if (paired.get("verified") == "UNVERIFIED").any():
+            handles.append(Line2D([], [], color="black", marker="x", linestyle="", label="receipt UNVERIFIED"))
+    handles += [Line2D([], [], color="#555555", marker=markers[c], linestyle="", label=c) for c in configs]
     ax.set_xlabel("paper DSC (%)")
-    ax.set_ylabel("our DSC (%)")
+    ax.set_ylabel("our DSC (%), bar: 95 % bootstrap CI")
     ax.set_xlim(low, 100)
     ax.set_ylim(low, 100)
-    ax.set_title("Ours vs paper, per dataset and configuration")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("Ours vs paper, per cell")
+    ax.legend(handles=handles, fontsize=7, loc="lower right", framealpha=0.9)
     ax.grid(alpha=0.3)
     return _save(fig, path)
 

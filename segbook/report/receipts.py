@@ -61,8 +61,7 @@ def paper_key_of(configuration: dict) -> str | None:
     return configuration.get("paper_key") or CONFIG_TO_PAPER.get(str(configuration.get("name")))
 
 
-def read_receipt(path: Path) -> dict:
-    """One run row: identity, metrics (DSC and NSD in %, HD95 in mm) and provenance."""
+def _load(path: Path) -> dict:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -70,6 +69,15 @@ def read_receipt(path: Path) -> dict:
     if not isinstance(data, dict) or data.get("schema") != RECEIPT_SCHEMA:
         raise InvalidInput(f"{path} is not a {RECEIPT_SCHEMA} receipt (schema: "
                            f"{data.get('schema') if isinstance(data, dict) else type(data).__name__})")
+    return data
+
+
+def read_receipt(path: Path) -> dict:
+    """One run row: identity, metrics (DSC and NSD in %, HD95 in mm) and provenance."""
+    return _row(_load(path), path)
+
+
+def _row(data: dict, path: Path) -> dict:
     summary = _field(data, "metrics.summary", path)
     configuration = _field(data, "configuration", path)
     name = _field(data, "configuration.name", path)
@@ -96,11 +104,22 @@ def read_receipt(path: Path) -> dict:
     }
 
 
-def load_runs(receipts: list[Path]):
-    """DataFrame of runs (RUN_COLUMNS), newest first within a dataset x configuration."""
+def load_runs(receipts: list[Path], cases: dict | None = None):
+    """DataFrame of runs (RUN_COLUMNS), newest first within a dataset x configuration.
+
+    With a `cases` dict, it is filled with receipt path (str) -> cases x classes Dice matrix
+    (bootstrap.case_dice_matrix), read in the same pass.
+    """
     import pandas as pd
 
-    rows = [read_receipt(p) for p in receipts]
+    from segbook.report.bootstrap import case_dice_matrix
+
+    rows = []
+    for path in receipts:
+        data = _load(path)
+        rows.append(_row(data, path))
+        if cases is not None:
+            cases[str(path)] = case_dice_matrix(data.get("metrics"))
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
     return frame.sort_values(["task_id", "configuration", "created"], ascending=[True, True, False],
                              ignore_index=True)

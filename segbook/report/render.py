@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import math
 from dataclasses import dataclass, field
@@ -26,6 +25,12 @@ class ReportContent:
     sections: list[Section]
     images: list[tuple[str, Path]] = field(default_factory=list)  # (caption, png path)
     warnings: list[str] = field(default_factory=list)
+    lead: object = None  # summary.Lead: the first screen (receipt reports)
+    headline_text: str = ""  # one sentence: cells run, how many reproduce
+    cells: object = None  # the per-dataset table with acceptance columns (DataFrame), shown first
+    cells_title: str = ""
+    cells_note: str = ""
+    details: dict = field(default_factory=dict)  # receipt path -> verification detail (tooltips)
 
 
 def format_cell(value) -> str:
@@ -55,12 +60,37 @@ def markdown_table(frame) -> str:
     return "\n".join(lines) + "\n"
 
 
+MARKDOWN_CELL_COLUMNS = ["task_id", "configuration", "dsc", "ci_low", "ci_high", "dsc_paper", "diff",
+                         "acceptance", "reproduces", "verified"]
+
+
+def _markdown_lead(content: ReportContent) -> list[str]:
+    lead = content.lead
+    parts = [f"**{content.headline_text}**\n\n"]
+    if lead.unverified:
+        parts.append(f"**{len(lead.unverified)} receipt(s) FAILED verification** (not counted as reproduced):\n")
+        parts += [f"- {u}\n" for u in lead.unverified]
+        parts.append("\n")
+    gains = lead.gains.rename(columns={"paper_gain": "paper gain", "paper_n": "paper datasets", "gain": "our gain",
+                                       "n_pairs": "our pairs", "paper_gain_same": "paper gain, our datasets"})
+    parts.append("Fine-tuning gain over scratch (DSC points), paper vs ours:\n\n")
+    parts.append(markdown_table(gains.drop(columns=["grouping"])))
+    if lead.main_image is not None:
+        parts.append(f"\n![Ours vs paper]({lead.main_image.name})\n")
+    return parts
+
+
 def to_markdown(content: ReportContent) -> str:
-    parts = [f"# {content.title}\n"]
+    parts = [f"# {content.title}\n\n"]
     parts += [line + "\n\n" for line in content.intro]
+    if content.lead is not None:
+        parts += _markdown_lead(content)
     if content.warnings:
         parts.append("\n**Warnings**\n")
         parts += [f"- {w}\n" for w in content.warnings]
+    if content.cells is not None:
+        parts.append(f"\n## {content.cells_title}\n\n{content.cells_note}\n\n")
+        parts.append(markdown_table(content.cells[MARKDOWN_CELL_COLUMNS]))
     for section in content.sections:
         parts.append(f"\n## {section.title}\n")
         if section.note:
@@ -73,49 +103,26 @@ def to_markdown(content: ReportContent) -> str:
     return "".join(parts)
 
 
-def _html_table(frame) -> str:
-    if frame is None or len(frame) == 0:
-        return "<p><em>(no rows)</em></p>"
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = []
-    for row in frame.itertuples(index=False):
-        cells = []
-        for value in row:
-            text = html.escape(format_cell(value))
-            css = ' class="num"' if isinstance(value, int | float) and not isinstance(value, bool) else ""
-            if isinstance(value, bool):
-                css = ' class="ok"' if value else ' class="bad"'
-            cells.append(f"<td{css}>{text}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;
-padding:0 1em;color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}
-th,td{border:1px solid #ccc;padding:3px 7px}th{background:#f0f0f0;text-align:left}td.num{text-align:right}
-td.ok{background:#e3f4e3}td.bad{background:#f8e0e0}.warn{background:#fff4d6;border:1px solid #e0c060;
-padding:.5em 1em}img{max-width:100%;border:1px solid #ddd}
-"""
-
-
 def to_html(content: ReportContent) -> str:
-    """One page, no external resources: images are embedded as base64 data URIs."""
-    parts = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
-             f"<title>{html.escape(content.title)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{html.escape(content.title)}</h1>"]
-    parts += [f"<p>{html.escape(line)}</p>" for line in content.intro]
+    """One page, no external resources (segbook.report.page): the lead, the cells, the rest."""
+    from segbook.report import page  # noqa: PLC0415 - page imports this module
+
+    parts = [f"<h1>{html.escape(content.title)}</h1>"]
+    parts += [f'<p class="meta">{html.escape(line)}</p>' for line in content.intro]
+    if content.lead is not None:
+        parts.append(page.lead_html(content.lead))
     if content.warnings:
         items = "".join(f"<li>{html.escape(w)}</li>" for w in content.warnings)
-        parts.append(f"<div class=\"warn\"><strong>Warnings</strong><ul>{items}</ul></div>")
+        parts.append(f'<h2 id="warnings">Warnings</h2><div class="warn"><ul>{items}</ul></div>')
+    if content.cells is not None:
+        parts.append(f"<h2>{html.escape(content.cells_title)}</h2><p class=\"note\">"
+                     f"{html.escape(content.cells_note)}</p>{page.cells_table(content.cells, content.details)}")
     for section in content.sections:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
         if section.note:
-            parts.append(f"<p>{html.escape(section.note)}</p>")
-        parts.append(_html_table(section.table))
+            parts.append(f'<p class="note">{html.escape(section.note)}</p>')
+        parts.append(page.data_table(section.table))
     for caption, path in content.images:
-        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-        parts.append(f"<h2>{html.escape(caption)}</h2><img alt=\"{html.escape(caption)}\" "
-                     f"src=\"data:image/png;base64,{data}\">")
-    parts.append("</body></html>\n")
-    return "".join(parts)
+        parts.append(f"<h2>{html.escape(caption)}</h2><figure><img alt=\"{html.escape(caption)}\" "
+                     f"src=\"{page.data_uri(path)}\"></figure>")
+    return page.page(content.title, "".join(parts))

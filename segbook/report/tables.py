@@ -22,10 +22,14 @@ COMPARISON_COLUMNS = DATASET_COLUMNS + ["configuration", "paper_key", "dsc", "ds
                                         "nsd", "hd95", "n_test_cases", "kit_version"]
 
 
-def _group_order(by: str, values) -> list:
+def group_order(by: str, values) -> list:
+    """Groups in the paper's order: sizes small, medium, large; other groupings alphabetically."""
     if by == "size":
         return sorted(values, key=lambda v: (_SIZE_ORDER.get(v, 9), v))
     return sorted(values)
+
+
+_group_order = group_order  # the earlier private name
 
 
 def comparison(runs, attributes: dict[str, dict], tolerance: float):
@@ -52,7 +56,7 @@ def grouped_comparison(table, by: str):
     import pandas as pd
 
     rows = []
-    groups = [(ALL, table)] + [(g, table[table[by] == g]) for g in _group_order(by, table[by].unique())]
+    groups = [(ALL, table)] + [(g, table[table[by] == g]) for g in group_order(by, table[by].unique())]
     for group, part in groups:
         for config in sorted(part["configuration"].unique()):
             sub = part[part["configuration"] == config]
@@ -94,7 +98,7 @@ def grouped_gains(gains, by: str):
     import pandas as pd
 
     rows = []
-    groups = [(ALL, gains)] + [(g, gains[gains[by] == g]) for g in _group_order(by, gains[by].unique())]
+    groups = [(ALL, gains)] + [(g, gains[gains[by] == g]) for g in group_order(by, gains[by].unique())]
     for group, part in groups:
         for scale in GAIN_SCALES:
             sub = part[part["scale"] == scale]
@@ -117,7 +121,7 @@ def paper_grouped(table, by: str):
 
     value_columns = list(PAPER_KEYS) + [f"gain_{s}" for s in SCALES]
     rows = []
-    groups = [(ALL, table)] + [(g, table[table[by] == g]) for g in _group_order(by, table[by].unique())]
+    groups = [(ALL, table)] + [(g, table[table[by] == g]) for g in group_order(by, table[by].unique())]
     for group, part in groups:
         row = {"group": group, "n_datasets": len(part)}
         row.update({c: part[c].mean() for c in value_columns})

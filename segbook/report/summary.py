@@ -1,0 +1,74 @@
+"""The answer a report leads with: cells run, cells that reproduce, and the paper's headline groups.
+
+The paper summarises fine-tuning gains (fine-tuned minus scratch, DSC points) over all datasets,
+by dataset size (small / medium / large) and by modality -- the groups of its Table 3. The lead
+table puts, per group and STU-Net scale, the paper's mean gain over all of its datasets in that
+group next to ours over the dataset pairs we ran, with the counts behind each mean, and the
+paper's mean over exactly our datasets (a like-for-like comparison when few cells were run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from segbook.report.tables import ALL, GAIN_SCALES, group_order
+
+LEAD_GROUPINGS = ("size", "modality")  # the paper's headline groups, after "all datasets"
+LEAD_COLUMNS = ["grouping", "group", "scale", "paper_gain", "paper_n", "gain", "n_pairs", "paper_gain_same"]
+
+
+@dataclass
+class Lead:
+    """Everything the first screen shows (rendered by render_html / render.to_markdown)."""
+
+    counts: dict  # acceptance.counts()
+    rule_text: str  # the acceptance rule in force, in words
+    gains: object  # DataFrame, LEAD_COLUMNS
+    verification_enabled: bool
+    unverified: list[str] = field(default_factory=list)  # "task / configuration: detail"
+    main_image: object = None  # Path of the main plot, or None
+    n_warnings: int = 0  # listed below the first screen
+
+
+def _mean(frame, column):
+    values = frame[column].dropna()
+    return (float(values.mean()) if len(values) else float("nan")), int(len(values))
+
+
+def lead_gains(ours, paper_table):
+    """Per group (all, size classes, modalities) and scale: the paper's and our mean gains.
+
+    `ours` is tables.finetune_gains(comparison) (one row per dataset x scale with both runs);
+    `paper_table` is tables.paper_table(paper.benchmark_datasets(...)) (all benchmark datasets).
+    """
+    import pandas as pd
+
+    rows = []
+    scales = [s for s in GAIN_SCALES if s != "S" or (ours["scale"] == "S").any()]
+    groups = [("all", ALL, None)]
+    for by in LEAD_GROUPINGS:
+        values = set(paper_table[by].dropna()) | set(ours[by].dropna())
+        groups += [(by, g, g) for g in group_order(by, values)]
+    for grouping, label, value in groups:
+        paper_part = paper_table if value is None else paper_table[paper_table[grouping] == value]
+        ours_part = ours if value is None else ours[ours[grouping] == value]
+        for scale in scales:
+            mine = ours_part[ours_part["scale"] == scale]
+            paper_gain, paper_n = (_mean(paper_part, f"gain_{scale}") if f"gain_{scale}" in paper_part
+                                   else (float("nan"), 0))
+            gain, n_pairs = _mean(mine, "gain")
+            same, _ = _mean(mine, "gain_paper")
+            rows.append({"grouping": grouping, "group": label, "scale": scale, "paper_gain": paper_gain,
+                         "paper_n": paper_n, "gain": gain, "n_pairs": n_pairs, "paper_gain_same": same})
+    return pd.DataFrame(rows, columns=LEAD_COLUMNS)
+
+
+def headline_sentence(counts: dict, rule_text: str, verification_enabled: bool) -> str:
+    """One sentence: how many cells were run and how many reproduce, by which rule."""
+    text = (f"{counts['cells']} cell(s) run; {counts['reproduce']} of {counts['with_paper']} with a paper "
+            f"value reproduce ({rule_text}).")
+    if counts["unverified"]:
+        text += f" {counts['unverified']} receipt(s) FAILED verification and are not counted."
+    elif not verification_enabled:
+        text += " Receipts were not verified against their files (--no-verify)."
+    return text
