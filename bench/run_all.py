@@ -5,7 +5,7 @@ hands back its table as JSON; the tables are printed as Markdown, ready for docs
 
     .venv/bin/python bench/run_all.py                    # all of them (about 30-40 min on 2 cores)
     .venv/bin/python bench/run_all.py --quick            # small sizes, one repeat (a few minutes)
-    .venv/bin/python bench/run_all.py --only determinism # one of: stunet determinism demo metrics
+    .venv/bin/python bench/run_all.py --only determinism # one of: stunet determinism demo metrics report
     .venv/bin/python bench/run_all.py --device cuda      # STU-Net step on a GPU with AMP
     .venv/bin/python bench/run_all.py --json results.json
 
@@ -31,6 +31,7 @@ BENCHMARKS = {
     "determinism": ("bench_determinism.py", ["--quick"]),
     "demo": ("bench_demo.py", []),
     "metrics": ("bench_metrics.py", ["--small"]),  # owned by the evaluation side; run when present
+    "report": ("bench_report.py", ["--repeats", "1", "--no-report"]),  # bootstrap of 609 cells (< 2 s budget)
 }
 SKIPPED_WHEN_QUICK = {"demo"}  # the demo has one size: it runs in full or not at all
 

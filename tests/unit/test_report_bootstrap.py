@@ -27,7 +27,7 @@ def test_statistic_is_the_receipts_mean_dice():
 def test_vectorised_resamples_equal_a_plain_loop_over_the_same_draws():
     values = _matrix(seed=3, n=9, c=4, missing=0.3)
     fast = bootstrap.resampled_means(values, np.random.Generator(np.random.PCG64(7)), 200)
-    draws = np.random.Generator(np.random.PCG64(7)).integers(0, len(values), size=(200, len(values)))
+    draws = bootstrap.draw_cases(np.random.Generator(np.random.PCG64(7)), len(values), 200)
     slow = [bootstrap.mean_dice(values[rows]) for rows in draws]
     assert np.allclose(fast, slow, equal_nan=True)
 
