@@ -14,10 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segbook.core.configurations import Configuration
-from segbook.core.errors import EnvironmentProblem, OutputBlocked
+from segbook.core.errors import EnvironmentProblem, Interrupted, SegbookError
 from segbook.core.fsio import ensure_writable_dir
 from segbook.core.layout import RunLayout
+from segbook.core.locks import exclusive, lock_path
 from segbook.core.receipt import is_complete, load_receipt
+from segbook.core.run_state import RunJournal
+from segbook.core.settings import Settings
+from segbook.nnunet.train_config import DEFAULT_CHECKPOINT_MINUTES
 
 Progress = Callable[[str], None]
 DETERMINISTIC_THREADS = 2  # fixed so CPU reductions give the same bits on every machine
@@ -46,6 +50,9 @@ class FinetuneRequest:
     force: bool = False
     lock: bool = False
     verbose: bool = False
+    checkpoint_minutes: float = DEFAULT_CHECKPOINT_MINUTES
+    wait: bool = True  # for another process running the same cell (else exit 73 at once)
+    settings: Settings = field(default_factory=Settings)
     command: list[str] = field(default_factory=list)
 
     def effective_threads(self) -> int | None:
@@ -83,40 +90,75 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def run_lock_name(layout: RunLayout) -> str:
+    """Name of the lock one run folder is held by (segbook grid status asks it too)."""
+    return f"run-{layout.task_id}-{layout.run_dir.name}"
+
+
 def finetune(request: FinetuneRequest, progress: Progress) -> RunResult:
-    """Run one dataset x configuration end to end; a finished run is not repeated."""
+    """Run one dataset x configuration end to end; a finished run is not repeated.
+
+    One process at a time per run folder (a lock held for the whole run, released however the
+    process ends); every invocation is recorded in the run folder's run_state.json."""
     from segbook.nnunet.compat import check_nnunet_version  # noqa: PLC0415
-    from segbook.nnunet.steps import plan_and_preprocess  # noqa: PLC0415
     from segbook.pipeline import stages  # noqa: PLC0415
-    from segbook.pipeline.run_receipt import write_run_receipt  # noqa: PLC0415
 
     check_nnunet_version()
     ensure_writable_dir(request.out_root)
     device = resolve_device(request.device)
-    timings = stages.Timings(progress)
+    located = stages.locate_dataset(request)
+    layout = RunLayout(request.out_root, located.task_id, request.configuration.name, request.fold)
+    with exclusive(lock_path(request.out_root, run_lock_name(layout)), what="run of this cell",
+                   wait=request.wait, mode=request.settings.lock_mode,
+                   busy_hint="wait for it (rerun without --no-wait), or stop it first",
+                   on_wait=lambda holder: progress(
+                       f"another run of {layout.run_dir} is in progress "
+                       f"({holder.describe() if holder else 'holder unknown'}): waiting for it")):
+        if is_complete(layout.run_dir) and not request.force:
+            progress(f"{layout.run_dir} is already complete: nothing to do (pass --force to run it again)")
+            return RunResult(layout.receipt, load_receipt(layout.receipt), skipped=True)
+        if request.force and layout.run_dir.exists():
+            progress(f"--force: removing {layout.run_dir} to start over")
+            shutil.rmtree(layout.run_dir)
+        layout.run_dir.mkdir(parents=True, exist_ok=True)
+        journal = RunJournal(layout.run_dir, slurm_job=request.settings.slurm_job,
+                             slurm_restarts=request.settings.slurm_restarts)
+        try:
+            result = _run_stages(request, located, layout, device, journal, progress)
+        except Interrupted as exc:
+            journal.end("interrupted", int(exc.exit_code), exc.message)
+            raise
+        except SegbookError as exc:
+            journal.end("failed", int(exc.exit_code), exc.message)
+            raise
+        except BaseException as exc:
+            journal.end("failed", 70, f"{type(exc).__name__}: {exc}")
+            raise
+        journal.end("done", 0)
+        return result
 
+
+def _run_stages(request: FinetuneRequest, located, layout: RunLayout, device: str, journal: RunJournal,
+                progress: Progress) -> RunResult:
+    from segbook.nnunet.steps import plan_and_preprocess  # noqa: PLC0415
+    from segbook.pipeline import stages  # noqa: PLC0415
+    from segbook.pipeline.run_receipt import write_run_receipt  # noqa: PLC0415
+
+    timings = stages.Timings(progress)
     with timings.stage("prepare"):
-        dataset = stages.resolve_dataset(request, progress)
-    layout = RunLayout(request.out_root, dataset.task_id, request.configuration.name, request.fold)
-    if is_complete(layout.run_dir) and not request.force:
-        progress(f"{layout.run_dir} is already complete: nothing to do (pass --force to run it again)")
-        return RunResult(layout.receipt, load_receipt(layout.receipt), skipped=True)
-    if request.force and layout.run_dir.exists():
-        progress(f"--force: removing {layout.run_dir} to start over")
-        shutil.rmtree(layout.run_dir)
-    layout.run_dir.mkdir(parents=True, exist_ok=True)
+        dataset = stages.prepare(request, located, progress)
     if request.configuration.needs_weights:
         with timings.stage("weights"):
             weights = stages.resolve_weights(request, dataset.num_channels)
     else:
         weights = None
-
     with timings.stage("plan"):
         planned = plan_and_preprocess(request.out_root, dataset.dataset_name, dataset.dataset_sha256,
                                       processes=max(1, request.effective_threads() or 2),
-                                      log=layout.log_file, progress=progress, verbose=request.verbose)
+                                      log=layout.log_file, progress=progress, lock_mode=request.settings.lock_mode,
+                                      verbose=request.verbose)
     with timings.stage("train"):
-        trained = stages.train(request, dataset, layout, device, weights, progress)
+        trained = stages.train(request, dataset, layout, device, weights, journal, progress)
     with timings.stage("predict"):
         predictions = stages.predict_test_cases(request, dataset, layout, device, progress)
     with timings.stage("evaluate"):
@@ -125,11 +167,6 @@ def finetune(request: FinetuneRequest, progress: Progress) -> RunResult:
         request, dataset, layout, device, planned, trained, predictions, metrics, timings.seconds)
     progress(f"done in {sum(timings.seconds.values()):.0f} s; receipt: {receipt_path}")
     return RunResult(receipt_path, receipt, skipped=False)
-
-
-def refuse_existing(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise OutputBlocked(f"{path} already exists", hint="pass --force to replace it")
 
 
 @dataclass
@@ -142,6 +179,7 @@ class DemoRequest:
     device: str = "cpu"
     force: bool = False
     verbose: bool = False
+    settings: Settings = field(default_factory=Settings)
     command: list[str] = field(default_factory=list)
 
 
@@ -178,6 +216,6 @@ def demo(request: DemoRequest, progress: Progress) -> DemoResult:
             trust_unpinned=True,  # made a minute ago by this demo: nothing to pin it against
             epochs=request.epochs, iterations_per_epoch=request.iterations_per_epoch, seed=request.seed,
             deterministic=True, device=request.device, force=request.force, verbose=request.verbose,
-            command=request.command,
+            settings=request.settings, command=request.command,
         ), progress)
     return DemoResult(runs["pretrained"], runs["scratch"], weights)

@@ -36,11 +36,14 @@ def demo(out_root, epochs, iterations_per_epoch, pretrain_steps, seed, device, f
     """
     from segbook.api import DemoRequest  # noqa: PLC0415
     from segbook.api import demo as run
+    from segbook.core.settings import load_settings  # noqa: PLC0415
+    from segbook.core.signals import install_stop_handlers  # noqa: PLC0415
 
+    install_stop_handlers()
     click.echo(f"note: {SYNTHETIC_NOTE}", err=True)
     result = run(DemoRequest(out_root=out_root, epochs=epochs, iterations_per_epoch=iterations_per_epoch,
                              pretrain_steps=pretrain_steps, seed=seed, device=device, force=force,
-                             verbose=verbose, command=["segbook", *sys.argv[1:]]),
+                             verbose=verbose, settings=load_settings(), command=["segbook", *sys.argv[1:]]),
                  progress_printer())
     click.echo(render_table(result.finetuned.receipt, result.scratch.receipt))
     click.echo(f"\nreceipts:\n  fine-tuned: {result.finetuned.receipt_path}\n  scratch:    "

@@ -18,6 +18,9 @@ from segbook.cli.options import (
 )
 from segbook.core.configurations import INITS, MODELS, parse_configuration
 from segbook.core.errors import UsageProblem
+from segbook.core.settings import load_settings
+from segbook.core.signals import install_stop_handlers
+from segbook.nnunet.train_config import DEFAULT_CHECKPOINT_MINUTES
 
 
 @click.command()
@@ -41,16 +44,26 @@ from segbook.core.errors import UsageProblem
 @out_option
 @force_option
 @verbose_option
+@click.option("--checkpoint-minutes", type=click.FloatRange(min=0), default=DEFAULT_CHECKPOINT_MINUTES,
+              show_default=True,
+              help="Also write a checkpoint every N minutes of training, whatever the epoch (0: only nnU-Net's "
+                   "own every-50-epochs checkpoints and the one written on SIGTERM/SIGUSR1/Ctrl-C).")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="If another process is running this same cell into this --out: wait for it (then usually "
+                   "'nothing to do'), or exit 73 at once.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def finetune(dataset, model, init, weights, trust_unpinned, raw, lock, fold, epochs, iterations_per_epoch,
-             seed, deterministic, threads, data_workers, device, out_root, force, verbose, quiet):
+             seed, deterministic, threads, data_workers, device, out_root, force, verbose, checkpoint_minutes,
+             wait, quiet):
     """Run DATASET end to end: prepare, plan, train, predict the held-out test cases, evaluate,
     and write a receipt.
 
     DATASET is a SegBook task id or name (`segbook datasets list`), `Demo`, or the path of a
     dataset folder in nnU-Net raw layout. Results go to OUT/runs/<task>/<config>/. A finished
-    run is not repeated (use --force); an interrupted one continues from nnU-Net's latest
-    checkpoint when run again.
+    run is not repeated (use --force). SIGTERM, SIGUSR1 (Slurm's preemption warning) or Ctrl-C
+    make training finish its iteration, write a checkpoint and exit 75; the same command run
+    again continues from there, and in deterministic mode ends with the same bits as a run that
+    was never interrupted.
 
     \b
     Examples:
@@ -60,6 +73,7 @@ def finetune(dataset, model, init, weights, trust_unpinned, raw, lock, fold, epo
     from segbook.api import FinetuneRequest  # noqa: PLC0415
     from segbook.api import finetune as run
 
+    install_stop_handlers()
     configuration = parse_configuration(model, init)
     if weights is not None and not configuration.needs_weights:
         raise UsageProblem("--weights only applies to --init pretrained")
@@ -67,7 +81,8 @@ def finetune(dataset, model, init, weights, trust_unpinned, raw, lock, fold, epo
         dataset=dataset, configuration=configuration, out_root=out_root, raw=raw, weights=weights,
         trust_unpinned=trust_unpinned, fold=fold, epochs=epochs, iterations_per_epoch=iterations_per_epoch,
         seed=seed, deterministic=deterministic, threads=threads, data_workers=data_workers, device=device,
-        force=force, lock=lock, verbose=verbose, command=["segbook", *sys.argv[1:]],
+        force=force, lock=lock, verbose=verbose, checkpoint_minutes=checkpoint_minutes, wait=wait,
+        settings=load_settings(), command=["segbook", *sys.argv[1:]],
     )
     result = run(request, progress_printer(quiet))
     summary = result.receipt["metrics"]["summary"]

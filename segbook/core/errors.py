@@ -66,3 +66,12 @@ class Interrupted(SegbookError):
 class EnvironmentProblem(SegbookError):
     exit_code = ExitCode.ENVIRONMENT
     default_hint = "run `segbook doctor` to see what is wrong with this environment"
+
+
+def error_for_exit_code(code: int, message: str, hint: str | None = None) -> SegbookError:
+    """The SegbookError a child process reported by exit code (see segbook.core.childreport)."""
+    for cls in (Differences, UsageProblem, InvalidInput, InputMissing, OutputBlocked, Interrupted,
+                EnvironmentProblem):
+        if cls.exit_code == code:
+            return cls(message, hint)
+    return SegbookError(message, hint)

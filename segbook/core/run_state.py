@@ -120,5 +120,7 @@ class RunJournal:
 def describe_train_state(state: dict | None) -> str:
     if not state:
         return "no checkpoint yet"
-    return (f"{state.get('checkpoint')} at epoch {state.get('epoch')}/{state.get('epochs')}, "
-            f"iteration {state.get('iteration')}")
+    done = f"{state.get('epoch')}/{state.get('epochs')} epochs"
+    if state.get("iteration"):
+        done += f" + {state.get('iteration')} iterations"
+    return f"{state.get('checkpoint')} ({done})"

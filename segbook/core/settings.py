@@ -20,6 +20,9 @@ ENV_REVISION = "SEGBOOK_REVISION"
 ENV_TRAIN_CONFIG = "SEGBOOK_TRAIN_CONFIG"  # set by the kit for the nnU-Net trainer subprocess
 ENV_MANIFESTS = "SEGBOOK_MANIFESTS"
 ENV_LOCK_MODE = "SEGBOOK_LOCK_MODE"  # flock (default) | file: see segbook.core.locks
+# fault injection for tests and drills: the trainer acts as if SIGUSR1 came after its N-th training
+# iteration of the run (counted over all epochs, from 1)
+ENV_STOP_AFTER_ITERATION = "SEGBOOK_STOP_AFTER_ITERATION"
 ENV_SLURM_JOB = "SLURM_JOB_ID"
 ENV_SLURM_ARRAY_JOB = "SLURM_ARRAY_JOB_ID"
 ENV_SLURM_ARRAY_TASK = "SLURM_ARRAY_TASK_ID"
@@ -39,6 +42,7 @@ class Settings:
     lock_mode: str = "flock"
     slurm_job: str | None = None  # "<array job>_<task>" or "<job>" when run by Slurm
     slurm_restarts: int = 0
+    stop_after_iteration: int | None = None
 
 
     def as_dict(self) -> dict:
@@ -78,6 +82,7 @@ def load_settings(env: dict | None = None) -> Settings:
         lock_mode=_lock_mode(env),
         slurm_job=_slurm_job(env),
         slurm_restarts=int(env.get(ENV_SLURM_RESTARTS) or 0),
+        stop_after_iteration=int(env[ENV_STOP_AFTER_ITERATION]) if env.get(ENV_STOP_AFTER_ITERATION) else None,
     )
 
 

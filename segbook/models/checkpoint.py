@@ -23,7 +23,7 @@ from segbook.models.official_format import save_official_v1_checkpoint, save_v2_
 
 __all__ = [
     "Checkpoint", "PretrainedInfo", "adapt_pretrained", "checkpoint_tensor_hash",
-    "load_checkpoint_state_dict", "load_pretrained_into", "read_checkpoint",
+    "load_checkpoint_state_dict", "load_pretrained_into", "read_checkpoint", "read_training_checkpoint",
     "save_official_v1_checkpoint", "save_v2_checkpoint", "tensor_hash", "unwrap_model",
 ]
 
@@ -147,6 +147,20 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         fmt, weights, epoch = "state-dict", obj, None
     epoch = int(epoch) if isinstance(epoch, int | np.integer) else None
     return Checkpoint(path=path, format=fmt, state_dict=_as_state_dict(weights, path), epoch=epoch)
+
+
+def read_training_checkpoint(path: str | Path) -> dict:
+    """A checkpoint nnU-Net's trainer wrote (weights, optimizer, logs), unpickled safely.
+
+    nnU-Net loads these with full unpickling; the kit's trainer and predictor load them here
+    instead, so a pickle planted in a run folder is refused (InvalidInput) before it runs."""
+    path = Path(path)
+    obj = _load_object(path)
+    if not isinstance(obj, Mapping) or "network_weights" not in obj:
+        raise InvalidInput(f"checkpoint {path} is not an nnU-Net v2 training checkpoint (no network_weights)",
+                           hint="pass --force to start the run over")
+    _as_state_dict(obj["network_weights"], path)
+    return dict(obj)
 
 
 def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -23,7 +23,3 @@ def enable_deterministic_algorithms(threads: int) -> None:
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
 
-
-def worker_seed(base_seed: int, stream: int, worker: int) -> int:
-    """A distinct, reproducible seed per data stream (train/val) and augmentation worker."""
-    return (base_seed * 1_000_003 + stream * 1_009 + worker) % 2**31

@@ -1,22 +1,30 @@
-"""Run one nnU-Net command as a child process: full output to a log, progress to the user."""
+"""Run one nnU-Net command as a child process: full output to a log, progress to the user.
+
+Every child runs under segbook.core.childguard, which forwards the kit's stop signals to it,
+kills its whole process group (augmentation and preprocessing workers included) when it ends or
+when the kit dies in any way, and gives it a private TMPDIR that is removed afterwards.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from segbook.core.errors import EnvironmentProblem, Interrupted, SegbookError
+from segbook.core import childreport, signals
+from segbook.core.childguard import HARD_STOP_GRACE_S, reclaim_orphaned_tmp
+from segbook.core.errors import EnvironmentProblem, ExitCode, Interrupted, SegbookError, error_for_exit_code
 
-PROGRESS_PREFIX = "SEGBOOK-PROGRESS "  # keep equal to trainer_mixin.PROGRESS_PREFIX
 ProgressSink = Callable[[str], None]
+# exit statuses that mean "stopped by a signal" (128 + SIGINT/SIGUSR1/SIGTERM/SIGHUP/SIGKILL)
+_SIGNAL_STATUSES = {128 + s for s in (signal.SIGINT, signal.SIGUSR1, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL)}
 
 
 def nnunet_executable(name: str) -> str:
@@ -50,62 +58,61 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def guarded_argv(argv: list[str], tmp_base: Path) -> list[str]:
+    return [sys.executable, "-m", "segbook.core.childguard", "--parent", str(os.getpid()),
+            "--tmp-base", str(tmp_base), "--", *argv]
+
+
 def run_logged(argv: list[str], env: dict, log_path: Path, *, what: str,
                progress: ProgressSink, verbose: bool = False) -> None:
-    """Run argv; append its output to log_path; raise a SegbookError if it fails."""
+    """Run argv under a childguard; append its output to log_path; raise a SegbookError if it fails."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     tail: deque[str] = deque(maxlen=15)
+    reported: dict | None = None
     started = time.monotonic()
+    tmp_base = Path(tempfile.gettempdir())
+    reclaim_orphaned_tmp(tmp_base)
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"\n$ {' '.join(argv)}\n")
         log.flush()
-        # own process group: on interruption the augmentation workers go too (killed with their
-        # parent alone they would be orphaned and spin forever)
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, bufsize=1, start_new_session=True)
+        proc = subprocess.Popen(guarded_argv(argv, tmp_base), env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True)
         try:
-            for line in proc.stdout:
-                log.write(line)
-                tail.append(line.rstrip())
-                if line.startswith(PROGRESS_PREFIX):
-                    progress(format_progress(json.loads(line[len(PROGRESS_PREFIX):]), started))
-                elif verbose:
-                    progress(line.rstrip())
-            code = proc.wait()
+            with signals.forwarding_to(proc.pid):
+                for line in proc.stdout:
+                    log.write(line)
+                    tail.append(line.rstrip())
+                    parsed = childreport.parse(line)
+                    if parsed and parsed[0] == "progress":
+                        progress(format_progress(parsed[1], started))
+                    elif parsed and parsed[0] == "error":
+                        reported = parsed[1]
+                    elif verbose:
+                        progress(line.rstrip())
+                code = proc.wait()
         except BaseException:
-            _stop_group(proc)
+            _stop_hard(proc)
             raise
-        finally:
-            _reap_group(proc.pid)
-    if code in (-15, -2, 130, 143):
-        raise Interrupted(f"{what} was interrupted")
+    if reported is not None and code == reported.get("code"):
+        raise error_for_exit_code(code, str(reported.get("message")), reported.get("hint"))
+    if code == ExitCode.INTERRUPTED or code in _SIGNAL_STATUSES or (code != 0 and signals.stop_requested()):
+        stopped_by = signals.stop_requested()
+        raise Interrupted(f"{what} was interrupted" + (f" ({stopped_by})" if stopped_by else ""))
     if code != 0:
         raise NnunetFailed(what, code, log_path, list(tail))
 
 
-def _signal_group(pgid: int, signum: int) -> bool:
+def _stop_hard(proc: subprocess.Popen) -> None:
+    """The kit itself is leaving by an exception: the guard kills its group and exits."""
     try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the child's whole group, give it time to exit, then SIGKILL what is left."""
-    _signal_group(proc.pid, signal.SIGTERM)
+        os.kill(proc.pid, signals.HARD_STOP)
+    except ProcessLookupError:
+        return
     try:
-        proc.wait(timeout=30)
+        proc.wait(timeout=HARD_STOP_GRACE_S)
     except subprocess.TimeoutExpired:
-        _signal_group(proc.pid, signal.SIGKILL)
+        proc.kill()
         proc.wait()
-
-
-def _reap_group(pgid: int) -> None:
-    """Anything the child left running in its group (stray workers) is stopped."""
-    if _signal_group(pgid, signal.SIGTERM):
-        time.sleep(1)
-        _signal_group(pgid, signal.SIGKILL)
 
 
 class NnunetFailed(SegbookError):

@@ -5,16 +5,17 @@ Each runs nnU-Net's own console script in a child process with the kit's environ
 
 from __future__ import annotations
 
-import fcntl
 import json
 import shutil
-from contextlib import contextmanager
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from segbook.core.errors import InvalidInput
+from segbook.core.errors import InputMissing, InvalidInput
 from segbook.core.fsio import atomic_write_json
 from segbook.core.hashing import sha256_json
+from segbook.core.locks import exclusive, lock_path
+from segbook.core.run_state import describe_train_state, read_train_state
 from segbook.nnunet.compat import check_nnunet_version
 from segbook.nnunet.environment import nnunet_environment
 from segbook.nnunet.process import ProgressSink, nnunet_executable, run_logged
@@ -32,30 +33,22 @@ class PlannedDataset:
     reused: bool
 
 
-@contextmanager
-def _exclusive(lock_path: Path):
-    """Serialise planning of one dataset across processes (Slurm array tasks share it)."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def plans_hash(plans_path: Path) -> str:
     return sha256_json(json.loads(plans_path.read_text()))
 
 
 def plan_and_preprocess(out_root: Path, dataset_name: str, dataset_sha256: str, *, processes: int,
-                        log: Path, progress: ProgressSink, verbose: bool = False) -> PlannedDataset:
+                        log: Path, progress: ProgressSink, lock_mode: str = "flock",
+                        verbose: bool = False) -> PlannedDataset:
     """Plan and preprocess once per dataset content; an unchanged dataset is skipped."""
     nnunet_version = check_nnunet_version()
     folder = out_root / "nnUNet_preprocessed" / dataset_name
     plans_path = folder / f"{PLANS}.json"
     wanted = {"dataset_sha256": dataset_sha256, "nnunetv2": nnunet_version, "configuration": CONFIGURATION}
-    with _exclusive(out_root / "nnUNet_preprocessed" / f".{dataset_name}.lock"):
+    # one planner per dataset, whoever starts first (Slurm array tasks share the output root)
+    with exclusive(lock_path(out_root, f"plan-{dataset_name}"), what=f"planning of {dataset_name}", mode=lock_mode,
+                   on_wait=lambda holder: progress(f"plan: waiting for {describe_holder(holder)} to plan "
+                                                   f"{dataset_name}")):
         stamp = folder / STAMP
         if plans_path.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == wanted:
             progress(f"plan: {dataset_name} already planned and preprocessed for this content (skipped)")
@@ -78,34 +71,60 @@ def trainer_output_folder(results_dir: Path, dataset_name: str, trainer: str, fo
     return results_dir / dataset_name / f"{trainer}__{PLANS}__{CONFIGURATION}" / f"fold_{fold}"
 
 
+def describe_holder(holder) -> str:
+    return holder.describe() if holder is not None else "another process"
+
+
+def resume_point(folder: Path, run_dir: Path) -> Path | None:
+    """The checkpoint this run must continue from, None for a fresh start; never a silent restart.
+
+    train_state.json (written by the trainer with every resume point) names the checkpoint; if it
+    is gone the run stops (66) instead of training again from the pre-trained weights."""
+    state = read_train_state(run_dir)
+    latest = folder / "checkpoint_latest.pth"
+    if state is not None and state.get("checkpoint") == latest.name:
+        if not latest.is_file():
+            raise InputMissing(f"this run was interrupted at {describe_train_state(state)}, but {latest} is gone",
+                               hint="restore the file to continue, or pass --force to start the run over")
+        return latest
+    return latest if latest.is_file() else None  # a run from before train_state.json existed
+
+
 def train(out_root: Path, results_dir: Path, dataset_name: str, trainer: str, fold: str, *,
-          device: str, env: dict, log: Path, progress: ProgressSink, verbose: bool = False) -> tuple[Path, bool]:
-    """Train (or continue) one fold; returns (checkpoint_final path, resumed?)."""
+          run_dir: Path, device: str, env: dict, log: Path, progress: ProgressSink,
+          verbose: bool = False) -> tuple[Path, str | None]:
+    """Train (or continue) one fold; returns (checkpoint_final path, what earlier work was reused)."""
     folder = trainer_output_folder(results_dir, dataset_name, trainer, fold)
     final = folder / "checkpoint_final.pth"
     if final.is_file():
         progress("train: final checkpoint already there (skipped)")
-        return final, False
-    resume = any((folder / f"checkpoint_{k}.pth").is_file() for k in ("latest", "best"))
+        return final, "final checkpoint of an earlier invocation"
+    resume = resume_point(folder, run_dir)
     argv = [nnunet_executable("nnUNetv2_train"), dataset_name, CONFIGURATION, fold, "-tr", trainer,
             "-p", PLANS, "-device", device]
-    if resume:
+    continued = None
+    if resume is not None:
         argv.append("--c")
-        progress("train: continuing from nnU-Net's latest checkpoint")
+        continued = describe_train_state(read_train_state(run_dir))
+        progress(f"train: continuing from {continued}")
     run_logged(argv, env, log, what="nnU-Net training", progress=progress, verbose=verbose)
     if not final.is_file():
         raise InvalidInput("nnU-Net training ended without a final checkpoint", hint=f"see {log}")
-    return final, resume
+    return final, continued
 
 
-def predict(images_dir: Path, target: Path, dataset_name: str, trainer: str, fold: str, *,
-            device: str, env: dict, log: Path, progress: ProgressSink, verbose: bool = False) -> Path:
-    """Predict every image in images_dir into target (written beside, then renamed)."""
+def predict(images_dir: Path, target: Path, results_dir: Path, dataset_name: str, trainer: str, fold: str, *,
+            device: str, threads: int | None, env: dict, log: Path, progress: ProgressSink,
+            verbose: bool = False) -> Path:
+    """Predict every image in images_dir into target (written beside, then renamed).
+
+    Runs the kit's safe_predict (nnU-Net's predictor, the checkpoint read weights-only)."""
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    argv = [nnunet_executable("nnUNetv2_predict"), "-i", str(images_dir), "-o", str(partial),
-            "-d", dataset_name, "-c", CONFIGURATION, "-tr", trainer, "-p", PLANS, "-f", fold,
-            "-device", device, "-npp", "1", "-nps", "1", "--disable_progress_bar"]
+    model_folder = trainer_output_folder(results_dir, dataset_name, trainer, fold).parent
+    argv = [sys.executable, "-m", "segbook.nnunet.safe_predict", "-i", str(images_dir), "-o", str(partial),
+            "-m", str(model_folder), "-f", fold, "--trainer", trainer, "--device", device,
+            "--threads", str(threads or 0)]
     progress(f"predict: {len(list(images_dir.glob('*')))} test image file(s)")
     run_logged(argv, env, log, what="nnU-Net prediction", progress=progress, verbose=verbose)
     shutil.rmtree(target, ignore_errors=True)

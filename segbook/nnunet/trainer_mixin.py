@@ -1,4 +1,4 @@
-"""Behaviour every SegBook trainer adds to nnU-Net's: schedule, seeds, data, progress.
+"""Behaviour every SegBook trainer adds to nnU-Net's: schedule, seeds, data, progress, resuming.
 
 Loaded only inside nnU-Net's training/prediction processes (nnU-Net imports the trainer
 classes), where the kit has written a TrainConfig and named it in SEGBOOK_TRAIN_CONFIG.
@@ -6,25 +6,36 @@ classes), where the kit has written a TrainConfig and named it in SEGBOOK_TRAIN_
 
 from __future__ import annotations
 
-import json
 import time
 
 import torch
 from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
 
+from segbook.core import childreport
+from segbook.core.errors import SegbookError
 from segbook.nnunet.determinism import enable_deterministic_algorithms, seed_everything
-from segbook.nnunet.seeded_loading import TRAIN_STREAM, VAL_STREAM, SeededDataLoader, make_augmenters
+from segbook.nnunet.resumable import ResumableTraining, report_and_exit
+from segbook.nnunet.seeded_loading import (
+    TRAIN_STREAM,
+    VAL_STREAM,
+    SeededDataLoader,
+    make_augmenters,
+    val_worker_count,
+)
 from segbook.nnunet.train_config import load_from_environment
 
-PROGRESS_PREFIX = "SEGBOOK-PROGRESS "  # lines the kit parses from this process's stdout
 
-
-class SegbookTrainerMixin:
+class SegbookTrainerMixin(ResumableTraining):
     """Put first in the bases, before nnUNetTrainer."""
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):  # noqa: B008 - nnU-Net's signature
-        self.segbook = load_from_environment()
+        try:
+            context = load_from_environment()
+            self.segbook, self.segbook_run_dir = context.config, context.run_dir
+            self.segbook_stop_after = context.stop_after_iteration
+        except SegbookError as exc:
+            report_and_exit(exc)
         if self.segbook.deterministic:
             enable_deterministic_algorithms(self.segbook.threads)
             seed_everything(self.segbook.seed)  # before the network exists: weight init is seeded
@@ -62,14 +73,16 @@ class SegbookTrainerMixin:
         common = dict(label_manager=labels, oversample_foreground_percent=self.oversample_foreground_percent,
                       sampling_probabilities=None, pad_sides=None,
                       probabilistic_oversampling=self.probabilistic_oversampling, base_seed=self.segbook.seed)
+        workers = self.segbook.data_workers
+        first_train, first_val = self.first_batch_indices()  # where a resumed run left the data streams
         dl_tr = SeededDataLoader(dataset_tr, self.batch_size, initial_patch_size, patch_size,
-                                 transforms=tr_transforms, stream=TRAIN_STREAM, **common)
+                                 transforms=tr_transforms, stream=TRAIN_STREAM, first_index=first_train,
+                                 stride=max(1, workers), **common)
         dl_val = SeededDataLoader(dataset_val, self.batch_size, patch_size, patch_size,
-                                  transforms=val_transforms, stream=VAL_STREAM, **common)
-        train, val = make_augmenters(dl_tr, dl_val, self.segbook.data_workers, self.segbook.seed)
-        _ = next(train)  # same warm-up as nnU-Net: keeps the batch sequence aligned with default mode
-        _ = next(val)
-        return train, val
+                                  transforms=val_transforms, stream=VAL_STREAM, first_index=first_val,
+                                  stride=max(1, val_worker_count(workers)), **common)
+        # no warm-up batch (nnU-Net draws one to start its workers): every batch drawn is used
+        return make_augmenters(dl_tr, dl_val, workers, val_worker_count(workers))
 
     def on_train_start(self):
         if self.segbook.deterministic:  # nnU-Net's run_training turns cudnn.benchmark back on
@@ -93,7 +106,7 @@ class SegbookTrainerMixin:
             "pseudo_dice": _last(self.logger, "mean_fg_dice"),
             "seconds": round(seconds, 3),
         }
-        print(PROGRESS_PREFIX + json.dumps(record), flush=True)
+        print(childreport.progress_line(record), flush=True)
 
     # --- SegBook evaluates on its held-out test split, not on nnU-Net's fold validation ----
     def perform_actual_validation(self, save_probabilities: bool = False):

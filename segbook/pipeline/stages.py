@@ -7,8 +7,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from segbook.core.errors import InputMissing, InvalidInput
+from segbook.core.errors import InputMissing, Interrupted, InvalidInput
 from segbook.core.hashing import image_content_hash
+from segbook.core.run_state import describe_train_state, read_train_state
 from segbook.nnunet.steps import predict, training_environment
 from segbook.nnunet.steps import train as nnunet_train
 from segbook.nnunet.train_config import TrainConfig
@@ -57,39 +58,62 @@ class Dataset:
         return self.dataset_dir / "labelsTs"
 
 
-def resolve_dataset(request, progress) -> Dataset:
-    """Find the manifest and raw data for request.dataset, then prepare (convert/hash/split/lock)."""
-    from segbook.catalog import load_catalog, prepare_dataset  # noqa: PLC0415
-    from segbook.demo.sources import DEMO_TASK_ID, ensure_demo_sources  # noqa: PLC0415
+@dataclass(frozen=True)
+class DatasetSource:
+    """Which dataset a request means and where its raw data are: known before any work is done."""
+
+    manifest: object  # segbook.catalog.Manifest
+    raw: Path | None  # None for the demo until its sources are generated
+    source: str  # demo | catalog | path
+    lock_path: Path | None  # where a folder dataset's lock lives (None: the manifest's own)
+
+    @property
+    def task_id(self) -> str:
+        return self.manifest.task_id
+
+
+def locate_dataset(request) -> DatasetSource:
+    """Find the manifest and raw data for request.dataset (cheap: nothing is read or written)."""
+    from segbook.catalog import load_catalog  # noqa: PLC0415
+    from segbook.demo.sources import DEMO_TASK_ID  # noqa: PLC0415
 
     candidate = Path(request.dataset)
-    lock_path = None  # the manifest's own lock location
     if candidate.is_dir():
         from segbook.catalog import manifest_for_folder  # noqa: PLC0415
 
-        manifest, raw, source = manifest_for_folder(candidate), candidate, "path"
+        manifest = manifest_for_folder(candidate)
+        lock_path = None
         if manifest.path is None or not manifest.path.is_file():
             # a manifest made in memory: pin under the output root (the raw folder may be read-only)
             lock_path = request.out_root / "locks" / f"{manifest.task_id}.lock"
-    else:
-        manifest = load_catalog().get(request.dataset)
-        if manifest.task_id == DEMO_TASK_ID:
-            raw, source = request.raw or ensure_demo_sources(request.out_root, progress), "demo"
-        elif request.raw is None:
-            homepage = (manifest.source or {}).get("homepage") or "the dataset's homepage"
-            raise InputMissing(f"{manifest.task_id} needs its downloaded data: pass --raw DIR",
-                               hint=f"download it from {homepage} (most need a registration), then --raw")
-        else:
-            raw, source = request.raw, "catalog"
+        return DatasetSource(manifest, candidate, "path", lock_path)
+    manifest = load_catalog().get(request.dataset)
+    if manifest.task_id == DEMO_TASK_ID:
+        return DatasetSource(manifest, request.raw, "demo", None)
+    if request.raw is None:
+        homepage = (manifest.source or {}).get("homepage") or "the dataset's homepage"
+        raise InputMissing(f"{manifest.task_id} needs its downloaded data: pass --raw DIR",
+                           hint=f"download it from {homepage} (most need a registration), then --raw")
+    return DatasetSource(manifest, request.raw, "catalog", None)
+
+
+def prepare(request, located: DatasetSource, progress) -> Dataset:
+    """Convert, hash, split and check the dataset against its lock (reused when unchanged)."""
+    from segbook.catalog import prepare_dataset  # noqa: PLC0415
+    from segbook.demo.sources import ensure_demo_sources  # noqa: PLC0415
+
+    manifest, raw = located.manifest, located.raw
+    if raw is None:  # the demo: generated on first use
+        raw = ensure_demo_sources(request.out_root, progress)
     if not Path(raw).exists():
         raise InputMissing(f"raw data folder {raw} does not exist")
     prepared = prepare_dataset(manifest, Path(raw), request.out_root, lock=request.lock, force=request.force,
-                               lock_path=lock_path, command=" ".join(request.command) or None)
+                               lock_path=located.lock_path, command=" ".join(request.command) or None)
     progress(f"prepare: {prepared.dataset_name}: {len(prepared.split.train)} training, "
              f"{len(prepared.split.test)} held-out test cases (split {prepared.split.sha256[:12]})")
     return Dataset(
         task_id=manifest.task_id, nnunet_id=int(manifest.nnunet_id), display_name=manifest.display_name,
-        source=source, dataset_name=prepared.dataset_name, dataset_dir=Path(prepared.dataset_dir),
+        source=located.source, dataset_name=prepared.dataset_name, dataset_dir=Path(prepared.dataset_dir),
         labels={int(k): v for k, v in manifest.labels.items()}, num_channels=len(manifest.channels),
         split=prepared.split,
         dataset_sha256=prepared.dataset_sha256, lock_sha256=prepared.lock_sha256,
@@ -99,7 +123,7 @@ def resolve_dataset(request, progress) -> Dataset:
 @dataclass(frozen=True)
 class Trained:
     final_checkpoint: Path
-    resumed: bool
+    resumed: bool  # any invocation of this run continued earlier work (see core.run_state)
     config: TrainConfig
     weights: object | None  # segbook.weights.ResolvedWeights
 
@@ -108,11 +132,10 @@ def resolve_weights(request, num_channels: int):
     """Find and verify the checkpoint, and check it fits the network before nnU-Net starts."""
     if not request.configuration.needs_weights:
         return None
-    from segbook.core.settings import load_settings  # noqa: PLC0415
     from segbook.weights import resolve_pretrained  # noqa: PLC0415
 
     resolved = resolve_pretrained(request.configuration.scale, weights_path=request.weights,
-                                  weights_dir=load_settings().weights_dir, trust_unpinned=request.trust_unpinned)
+                                  weights_dir=request.settings.weights_dir, trust_unpinned=request.trust_unpinned)
     check_weights_fit(resolved.path, request.configuration.scale, num_channels)
     return resolved
 
@@ -129,7 +152,7 @@ def check_weights_fit(path: Path, scale: str, num_channels: int) -> None:
     adapt_pretrained(load_checkpoint_state_dict(path), model)
 
 
-def train(request, dataset: Dataset, layout, device: str, weights, progress) -> Trained:
+def train(request, dataset: Dataset, layout, device: str, weights, journal, progress) -> Trained:
     if weights is not None:
         note = "pinned" if weights.pinned else "UNPINNED (trusted by --trust-unpinned)"
         progress(f"train: fine-tuning from {weights.path} ({note}, tensors {weights.tensor_sha256[:12]})")
@@ -141,9 +164,9 @@ def train(request, dataset: Dataset, layout, device: str, weights, progress) -> 
         initial_lr=request.configuration.initial_lr,
         seed=request.seed if request.deterministic else None, deterministic=request.deterministic,
         threads=request.effective_threads() or 0, data_workers=request.effective_data_workers(),
-        run_validation=request.fold != "all",
+        run_validation=request.fold != "all", checkpoint_minutes=request.checkpoint_minutes,
     )
-    if layout.train_config.is_file() and TrainConfig.load(layout.train_config) != config:
+    if layout.train_config.is_file() and not TrainConfig.load(layout.train_config).same_results_as(config):
         raise InvalidInput(f"{layout.run_dir} holds an unfinished run with other settings",
                            hint="rerun with the same options to continue it, or pass --force to start over")
     config.save(layout.train_config)
@@ -153,10 +176,18 @@ def train(request, dataset: Dataset, layout, device: str, weights, progress) -> 
     progress(f"train: {request.configuration.trainer_name}, {config.epochs} epochs x "
              f"{config.iterations_per_epoch} iterations, lr {config.initial_lr}, device {device}, "
              f"{'deterministic, seed ' + str(config.seed) if config.deterministic else 'non-deterministic'}")
-    final, resumed = nnunet_train(request.out_root, layout.results_dir, dataset.dataset_name,
-                                  request.configuration.trainer_name, request.fold, device=device, env=env,
-                                  log=layout.log_file, progress=progress, verbose=request.verbose)
-    return Trained(final, resumed, config, weights)
+    try:
+        final, continued = nnunet_train(request.out_root, layout.results_dir, dataset.dataset_name,
+                                        request.configuration.trainer_name, request.fold, run_dir=layout.run_dir,
+                                        device=device, env=env, log=layout.log_file, progress=progress,
+                                        verbose=request.verbose)
+    except Interrupted as exc:
+        where = describe_train_state(read_train_state(layout.run_dir))
+        raise Interrupted(f"{exc.message}; saved: {where}",
+                          hint="run the same command again to continue from there") from exc
+    if continued:
+        journal.continued(f"train: {continued}")
+    return Trained(final, journal.state.resumed, config, weights)
 
 
 def predict_test_cases(request, dataset: Dataset, layout, device: str, progress) -> dict[str, str]:
@@ -164,9 +195,9 @@ def predict_test_cases(request, dataset: Dataset, layout, device: str, progress)
     env = training_environment(request.out_root, layout.results_dir, layout.train_config,
                                threads=request.effective_threads(), data_workers=0,
                                deterministic=request.deterministic)
-    predict(dataset.test_images, layout.predictions_dir, dataset.dataset_name,
-            request.configuration.trainer_name, request.fold, device=device, env=env,
-            log=layout.log_file, progress=progress, verbose=request.verbose)
+    predict(dataset.test_images, layout.predictions_dir, layout.results_dir, dataset.dataset_name,
+            request.configuration.trainer_name, request.fold, device=device, threads=request.effective_threads(),
+            env=env, log=layout.log_file, progress=progress, verbose=request.verbose)
     return prediction_hashes(layout.predictions_dir, dataset.split.test)
 
 

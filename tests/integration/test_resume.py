@@ -39,7 +39,7 @@ def test_sigterm_then_rerun_continues(demo_out):
 
     again = run_segbook(*args)
     assert again.returncode == 0, again.stderr
-    assert "continuing from nnU-Net's latest checkpoint" in again.stderr
+    assert "continuing from checkpoint_latest.pth" in again.stderr
     receipt = json.loads((run_dir / "receipt.json").read_text())
     assert receipt["configuration"]["resumed"] is True
     assert receipt["configuration"]["fold"] == "0"

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
+from segbook.core.childreport import PROGRESS_PREFIX
 from segbook.core.errors import SegbookError
-from segbook.nnunet.process import PROGRESS_PREFIX, format_progress, run_logged
+from segbook.nnunet.process import format_progress, run_logged
 
 pytestmark = pytest.mark.unit
 
