@@ -1,0 +1,84 @@
+"""`segbook ci init`: writes the users' CI template (valid, pinned), atomically, never over a file."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import run_segbook
+from tests.unit.test_workflows import schema_check, zizmor
+
+pytestmark = pytest.mark.unit
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+IMAGE = f"ghcr.io/lab/segbook:0.1.0@{DIGEST}"
+REVISION = "45ba76d4d3d4c826d2d0a014bf87ae4bf9d833da"
+WORKFLOW = Path(".github/workflows/segbook-reproduce.yml")
+
+
+def env_of(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())["env"]
+
+
+def assert_error(proc: subprocess.CompletedProcess, code: int, text: str):
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: "), lines
+    assert text in lines[0]
+
+
+def test_pulled_image_workflow_is_valid(tmp_path):
+    proc = run_segbook("ci", "init", "--repo", str(tmp_path), "--image", IMAGE)
+    assert proc.returncode == 0, proc.stderr
+    target = tmp_path / WORKFLOW
+    assert f"wrote {target}" in proc.stdout and "segbook-tiny-cell" in proc.stdout
+    env = env_of(target)
+    assert env["SEGBOOK_IMAGE"] == IMAGE and env["SEGBOOK_KIT_REVISION"] == ""
+    assert env["SEGBOOK_RECEIPTS"] == "receipts" and env["SEGBOOK_REFERENCE"] == "ci/segbook-reference/receipt.json"
+    assert schema_check(target).returncode == 0
+    assert zizmor(target).returncode == 0
+    assert [p.name for p in target.parent.iterdir()] == [WORKFLOW.name]  # no temporary file left
+
+
+def test_built_image_workflow_with_custom_paths(tmp_path):
+    proc = run_segbook("ci", "init", "--repo", str(tmp_path), "--kit-repository", "lab/segbook-kit",
+                       "--kit-revision", REVISION, "--receipts", "", "--reference", "ci/ref/receipt.json",
+                       "--path", ".github/workflows/repro.yml")
+    assert proc.returncode == 0, proc.stderr
+    target = tmp_path / ".github/workflows/repro.yml"
+    env = env_of(target)
+    assert env == {"SEGBOOK_IMAGE": "", "SEGBOOK_KIT_REPOSITORY": "lab/segbook-kit", "SEGBOOK_KIT_REVISION": REVISION,
+                   "SEGBOOK_RECEIPTS": "", "SEGBOOK_REFERENCE": "ci/ref/receipt.json"}
+    assert schema_check(target).returncode == 0 and zizmor(target).returncode == 0
+    text = target.read_text()
+    assert "verify /output/runs/Task999_SegBookDemo/stunet-s_scratch/receipt.json --against" in text
+
+
+def test_never_overwrites_without_force(tmp_path):
+    target = tmp_path / WORKFLOW
+    target.parent.mkdir(parents=True)
+    target.write_text("mine\n")
+    proc = run_segbook("ci", "init", "--repo", str(tmp_path), "--image", IMAGE)
+    assert_error(proc, 73, "already exists")
+    assert target.read_text() == "mine\n"
+    proc = run_segbook("ci", "init", "--repo", str(tmp_path), "--image", IMAGE, "--force")
+    assert proc.returncode == 0 and env_of(target)["SEGBOOK_IMAGE"] == IMAGE
+
+
+@pytest.mark.parametrize("args, text", [
+    ([], "the workflow needs the image"),
+    (["--image", "ghcr.io/lab/segbook:0.1.0"], "pinned by digest"),
+    (["--image", IMAGE + '"\n  evil: 1'], "pinned by digest"),
+    (["--kit-repository", "lab/segbook-kit", "--kit-revision", "main"], "full 40-character commit SHA"),
+    (["--kit-repository", "lab", "--kit-revision", REVISION], "OWNER/NAME"),
+    (["--image", IMAGE, "--kit-repository", "lab/kit", "--kit-revision", REVISION], "not both"),
+    (["--image", IMAGE, "--reference", "../outside/receipt.json"], "inside your repository"),
+    (["--image", IMAGE, "--path", "/etc/x.yml"], "inside your repository"),
+])
+def test_bad_input_is_a_usage_error(tmp_path, args, text):
+    proc = run_segbook("ci", "init", "--repo", str(tmp_path), *args)
+    assert_error(proc, 2, text)
+    assert not (tmp_path / ".github").exists()
