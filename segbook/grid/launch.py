@@ -1,0 +1,128 @@
+"""`segbook grid submit` / `resubmit`: which cells to send, checked, written, and handed to sbatch.
+
+`submit` sends every cell that is not done, queued or running (so submitting twice never queues a
+cell twice); `resubmit --failed` only the failed ones and those interrupted with nothing queued to
+continue them. Inputs are checked again first (a raw folder may have gone since the plan).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from segbook.core.errors import EnvironmentProblem, ExitCode, UsageProblem
+from segbook.grid import slurm_cli
+from segbook.grid.commands import RUNTIMES, Runtime
+from segbook.grid.gridfile import Grid, read_grid
+from segbook.grid.images import ImageCheck, check_image
+from segbook.grid.preflight import Problem, check_locks, check_raw_folders, raise_problems
+from segbook.grid.profile import load_profile
+from segbook.grid.status import grid_status, needs_resubmit, needs_submit
+from segbook.grid.submit import (
+    PlannedArray,
+    describe,
+    next_submission_folder,
+    plan_arrays,
+    submit_arrays,
+    write_submission,
+)
+
+BACKENDS = ("slurm",)
+
+
+@dataclass
+class SubmitRequest:
+    grid_dir: Path
+    backend: str = "slurm"
+    profile: Path | None = None
+    runtime: str = "native"
+    image: str | None = None
+    allow_image_mismatch: bool = False
+    docker_host: str | None = None
+    dry_run: bool = False
+    only_failed: bool = False
+    lock_mode: str = "flock"
+
+
+@dataclass
+class SubmitOutcome:
+    grid: Grid
+    folder: Path | None
+    arrays: list[PlannedArray] = field(default_factory=list)
+    job_ids: dict[str, str] = field(default_factory=dict)
+    image: ImageCheck | None = None
+    warnings: list[str] = field(default_factory=list)
+    text: str = ""  # --dry-run: the scripts, sbatch lines and commands
+    left_out: dict[str, int] = field(default_factory=dict)  # state -> cells not sent
+
+
+def _recheck_inputs(grid: Grid, entries) -> None:
+    from segbook.catalog import load_catalog  # noqa: PLC0415
+
+    catalog = load_catalog()
+    manifests = list({e.cell.task_id: catalog.get(e.cell.task_id) for e in entries}.values())
+    data_map = {e.cell.task_id: Path(e.raw) for e in entries if e.raw}
+    problems = check_raw_folders(manifests, data_map, grid.folder / "grid.tsv") + check_locks(manifests)
+    for weights in sorted({e.weights for e in entries if e.weights}):
+        if not Path(weights).is_file():
+            problems.append(Problem(ExitCode.INPUT_MISSING, "weights missing", weights))
+    raise_problems(problems, hint="restore them (nothing was submitted), or plan the grid again")
+
+
+def _runtime(request: SubmitRequest, apptainer: str, warnings: list[str]) -> tuple[Runtime, ImageCheck | None]:
+    if request.runtime not in RUNTIMES:
+        raise UsageProblem(f"unknown --runtime {request.runtime!r}", hint=f"one of {', '.join(RUNTIMES)}")
+    if request.runtime == "native":
+        if request.image:
+            raise UsageProblem("--image only applies to --runtime apptainer, podman or docker")
+        return Runtime("native"), None
+    if not request.image:
+        raise UsageProblem(f"--runtime {request.runtime} needs --image",
+                           hint="a SIF file for apptainer, an image reference for podman/docker (docs/hpc.md)")
+    image = str(Path(request.image).absolute()) if request.runtime == "apptainer" else request.image
+    try:
+        check = check_image(request.runtime, image, allow_mismatch=request.allow_image_mismatch,
+                            docker_host=request.docker_host, apptainer=apptainer)
+    except EnvironmentProblem as exc:
+        if not request.dry_run:
+            raise
+        warnings.append(f"image labels not checked ({exc.message})")
+        check = None
+    mismatch = check is not None and not check.matches
+    binary = apptainer if request.runtime == "apptainer" else request.runtime
+    return Runtime(request.runtime, image, check.digest if check else None, mismatch, binary), check
+
+
+def submit_grid(request: SubmitRequest, progress) -> SubmitOutcome:
+    if request.backend not in BACKENDS:
+        raise UsageProblem(f"unknown --backend {request.backend!r}", hint=f"one of {', '.join(BACKENDS)}")
+    grid = read_grid(request.grid_dir)
+    profile = load_profile(request.profile)
+    if not request.dry_run:
+        slurm_cli.require("sbatch")
+    warnings: list[str] = []
+    runtime, check = _runtime(request, profile.apptainer, warnings)
+    statuses, view = grid_status(grid, request.lock_mode)
+    if view.jobs and view.queue is None and not request.dry_run:
+        raise EnvironmentProblem("squeue does not answer, so it is unknown which cells are still queued",
+                                 hint="check the Slurm controller (`squeue --me`), then submit again")
+    wanted = needs_resubmit if request.only_failed else needs_submit
+    entries = [e for e, s in zip(grid.entries, statuses, strict=True) if wanted(s)]
+    left_out: dict[str, int] = {}
+    for s in statuses:
+        if not wanted(s):
+            left_out[s.state] = left_out.get(s.state, 0) + 1
+    outcome = SubmitOutcome(grid, None, image=check, warnings=warnings, left_out=left_out)
+    if not entries:
+        return outcome
+    _recheck_inputs(grid, entries)
+    folder = next_submission_folder(grid)
+    outcome.folder = folder
+    outcome.arrays = plan_arrays(grid, entries, runtime, profile, folder)
+    if request.dry_run:
+        outcome.text = describe(outcome.arrays, folder)
+        return outcome
+    write_submission(folder, outcome.arrays, runtime, profile)
+    progress(f"wrote {folder}")
+    outcome.job_ids = submit_arrays(folder, outcome.arrays, runtime, profile, progress)
+    return outcome

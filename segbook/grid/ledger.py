@@ -1,0 +1,129 @@
+"""The reproduction ledger: our Dice next to the paper's for every cell of the grid.
+
+One row per cell (its status where it is not done) and the datasets x configurations table, plus
+the paper's groupings (size, modality x target, region) and the mean fine-tuning gains recomputed
+from the done cells, each with its count of datasets. The comparison itself is segbook.report's
+(tables.comparison, grouped_comparison, finetune_gains, grouped_gains): called, not copied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from segbook.core.fsio import atomic_directory
+from segbook.grid.gridfile import Grid
+from segbook.report import tables
+from segbook.report.paper import dataset_attributes
+from segbook.report.receipts import CONFIG_TO_PAPER, latest_runs, load_runs
+from segbook.report.render import ReportContent, Section, to_html, to_markdown
+
+LONG_COLUMNS = ["task_id", "dataset", "modality", "target", "size", "configuration", "paper_key", "fold", "state",
+                "dsc", "dsc_paper", "diff", "within", "restarts", "detail", "receipt"]
+
+
+@dataclass
+class Ledger:
+    long: object  # DataFrame, one row per cell
+    wide: object  # DataFrame, datasets x configurations
+    diff_matrix: object  # DataFrame of ours - paper (DSC points) for the heat map, NaN where not done
+    state_matrix: object  # DataFrame of cell states, same shape
+    groups: dict = field(default_factory=dict)  # grouping -> DataFrame
+    gains: object = None
+    gain_groups: dict = field(default_factory=dict)
+    headline: dict = field(default_factory=dict)
+
+
+def _percent(value) -> float:
+    return float("nan") if value is None else 100.0 * float(value)
+
+
+def _cell_text(row) -> str:
+    paper = "–" if row["dsc_paper"] != row["dsc_paper"] else f"{row['dsc_paper']:.1f}"
+    if row["state"] == "done":
+        return f"{row['dsc']:.1f} / {paper}"
+    return f"{row['state']} / {paper}"
+
+
+def build_ledger(grid: Grid, statuses, catalog, tolerance: float = tables.DEFAULT_TOLERANCE_POINTS) -> Ledger:
+    import pandas as pd  # noqa: PLC0415
+
+    attributes = dataset_attributes(catalog, sorted({s.task_id for s in statuses}))
+    rows = []
+    for s in statuses:
+        attrs = attributes[s.task_id]
+        key = CONFIG_TO_PAPER.get(s.configuration)
+        paper = attrs["paper"].get(key, float("nan")) if key else float("nan")
+        dsc = _percent(s.mean_dice) if s.state == "done" else float("nan")
+        diff = dsc - paper
+        rows.append({"task_id": s.task_id, "dataset": attrs["dataset"], "modality": attrs["modality"],
+                     "target": attrs["target"], "size": attrs["size"], "configuration": s.configuration,
+                     "paper_key": key, "fold": s.fold, "state": s.state, "dsc": dsc, "dsc_paper": paper,
+                     "diff": diff, "within": None if diff != diff else bool(abs(diff) <= tolerance),
+                     "restarts": s.restarts, "detail": s.error or s.detail, "receipt": s.receipt})
+    long = pd.DataFrame(rows, columns=LONG_COLUMNS)
+    benchmark = long[long["fold"] == "all"] if (long["fold"] == "all").any() else long
+    order = list(dict.fromkeys(benchmark["configuration"]))
+    datasets = list(dict.fromkeys(benchmark["task_id"]))
+    pick = benchmark.drop_duplicates(["task_id", "configuration"]).set_index(["task_id", "configuration"])
+    texts = {(t, c): _cell_text(pick.loc[(t, c)]) for t, c in pick.index}
+    wide = pd.DataFrame([{"task_id": t, **{c: texts.get((t, c), "") for c in order}} for t in datasets])
+    diff_matrix = pd.DataFrame([[pick["diff"].get((t, c), float("nan")) for c in order] for t in datasets],
+                               index=datasets, columns=order, dtype=float)
+    state_matrix = pd.DataFrame([[pick["state"].get((t, c), "") for c in order] for t in datasets],
+                                index=datasets, columns=order)
+    ledger = Ledger(long, wide, diff_matrix, state_matrix)
+    done = [s.receipt for s in statuses if s.state == "done" and s.receipt]
+    within = long["within"].dropna()
+    ledger.headline = {"cells": len(long), "done": int((long["state"] == "done").sum()),
+                       "within": f"{int(within.sum())}/{len(within)}"}
+    if done:
+        latest = latest_runs(load_runs([Path(p) for p in done]))
+        if len(latest):
+            table = tables.comparison(latest, dataset_attributes(catalog, sorted(latest["task_id"].unique())),
+                                      tolerance)
+            ledger.groups = {by: tables.grouped_comparison(table, by) for by in tables.GROUPINGS}
+            ledger.gains = tables.finetune_gains(table)
+            ledger.gain_groups = {by: tables.grouped_gains(ledger.gains, by) for by in tables.GROUPINGS}
+    return ledger
+
+
+def ledger_content(grid: Grid, ledger: Ledger, tolerance: float, heatmap: Path | None) -> ReportContent:
+    h = ledger.headline
+    intro = [f"Grid {grid.folder} ({grid.sha256[:12]}): {h['cells']} cells, {h['done']} done; {h['within']} of "
+             f"the done cells with a paper value are within ±{tolerance:g} DSC points of it.",
+             "Cells read `ours / paper` (DSC %) when done, `state / paper` otherwise. Groups and gains below are "
+             "recomputed from the done cells trained on all training cases (fold all); n_datasets counts them."]
+    sections = [Section("Ledger: datasets x configurations", ledger.wide, "", "ledger_wide.csv"),
+                Section("Every cell", ledger.long.drop(columns=["receipt"]), f"diff = ours - paper in DSC points; "
+                        f"within = |diff| <= {tolerance:g}.", "ledger.csv")]
+    for by, label in tables.GROUPINGS.items():
+        if by in ledger.groups:
+            sections.append(Section(f"By {label} (done cells)", ledger.groups[by], "Means over the datasets of "
+                                    "each group; the paper column averages the same datasets.", f"by_{by}.csv"))
+    if ledger.gains is not None and len(ledger.gains):
+        for by, label in tables.GROUPINGS.items():
+            sections.append(Section(f"Fine-tuning gain by {label} (done pairs)", ledger.gain_groups[by],
+                                    "Fine-tuned minus scratch, DSC points, ours and the paper's.",
+                                    f"finetune_gain_by_{by}.csv"))
+    images = [("Ours - paper, DSC points", heatmap)] if heatmap else []
+    return ReportContent(f"SegBook reproduction ledger: {grid.folder.name}", intro, sections, images)
+
+
+def write_ledger(out_dir: Path, grid: Grid, ledger: Ledger, tolerance: float, force: bool) -> list[str]:
+    """CSV, Markdown, the heat map PNG and one HTML page, all or nothing."""
+    from segbook.grid.ledger_plot import heatmap  # noqa: PLC0415
+
+    with atomic_directory(Path(out_dir), replace=force) as folder:
+        ledger.long.to_csv(folder / "ledger.csv", index=False, float_format="%.2f")
+        ledger.wide.to_csv(folder / "ledger_wide.csv", index=False)
+        for by, frame in ledger.groups.items():
+            frame.to_csv(folder / f"by_{by}.csv", index=False, float_format="%.2f")
+        for by, frame in ledger.gain_groups.items():
+            frame.to_csv(folder / f"finetune_gain_by_{by}.csv", index=False, float_format="%.2f")
+        png = heatmap(ledger.diff_matrix, ledger.state_matrix, folder / "ledger.png", tolerance)
+        content = ledger_content(grid, ledger, tolerance, png)
+        (folder / "ledger.md").write_text(to_markdown(content), encoding="utf-8")
+        (folder / "ledger.html").write_text(to_html(content), encoding="utf-8")
+        files = sorted(p.name for p in folder.iterdir())
+    return files
