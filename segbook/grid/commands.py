@@ -88,8 +88,10 @@ def cell_argv(entry: GridEntry, settings: GridSettings, runtime: Runtime) -> lis
     if entry.weights:
         binds.append((_bindable(str(Path(entry.weights).parent), "weights folder"), WEIGHTS, "ro"))
         weights = f"{WEIGHTS}/{Path(entry.weights).name}"
-    env = {ENV_RUNTIME: runtime.kind, ENV_IMAGE: _bindable(runtime.image or "", "image"),
-           ENV_IMAGE_DIGEST: runtime.image_digest or ""}
+    if runtime.kind == "apptainer" and "," in (runtime.image or ""):  # --env splits its value on commas
+        raise InvalidInput(f"image path {runtime.image!r} contains ',', which apptainer --env cannot pass",
+                           hint="move or symlink the SIF to a path without commas")
+    env = {ENV_RUNTIME: runtime.kind, ENV_IMAGE: runtime.image or "", ENV_IMAGE_DIGEST: runtime.image_digest or ""}
     if runtime.image_mismatch:
         env[ENV_IMAGE_MISMATCH] = "1"
     inner = finetune_args(entry, settings, raw=INPUT if entry.raw else None, out=OUTPUT, weights=weights)

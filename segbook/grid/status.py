@@ -98,37 +98,39 @@ def cell_status(grid: Grid, entry, view: SlurmView, lock_mode: str) -> CellStatu
     history = read_run_state(run_dir)
     status.restarts = history.interruptions
     job, queued, accounted = view.task(cell.id)
-    status.in_queue = queued is not None
+    status.in_queue = queued is not None or (view.queue is None and bool(view.jobs) and cell.id in view.jobs)
     if job:
         status.job = f"{job[0]}_{job[1]}"
         status.log = str(log_dir(grid) / f"{job[2]}-{job[0]}_{job[1]}.out")
     if receipt is not None:
         return status
     last = history.last
-    if (last is not None and last.outcome == "failed") or (accounted is not None and not queued):
-        status.log = status.log if status.log and Path(status.log).exists() else str(run_dir / "logs" / "nnunet.log")
     lock_held = last is not None and last.outcome == "running" and held_by(cell.run_lock(grid.out_root),
                                                                            mode=lock_mode) is not None
+    progress = _progress(run_dir)
+    queue_known = view.queue is not None or not view.jobs  # nothing of this grid went to Slurm: nothing queued
     if (queued and queued.state in slurm_cli.RUNNING) or lock_held:
-        status.state, status.detail = "running", _progress(run_dir)
+        status.state, status.detail = "running", progress
     elif queued and queued.state in slurm_cli.WAITING:
         status.state = "preempted" if status.restarts else "queued"
-        status.detail = f"{queued.state.lower()} ({queued.reason})" if queued.reason not in ("", "None") else ""
+        reason = f"{queued.state.lower()} ({queued.reason})" if queued.reason not in ("", "None") else ""
+        status.detail = "; ".join(p for p in (progress, reason) if p)
     elif last is not None and last.outcome == "failed":
         status.state, status.error = "failed", f"exit {last.exit_code}: {last.error}"
     elif last is not None and last.outcome == "running":
         status.state, status.error = "failed", "the process ended without a word (killed? out of memory?)"
     elif last is not None and last.outcome == "interrupted":
-        status.state = "preempted"
-        status.detail = "not queued: `segbook grid resubmit GRID --failed` continues it" if view.queue is not None \
-            else "Slurm not asked"
+        note = "not queued: `segbook grid resubmit GRID --failed` continues it" if queue_known else \
+            "Slurm not asked"
+        status.state, status.detail = "preempted", "; ".join(p for p in (progress, note) if p)
     elif job and view.queue is not None:
         state = accounted.state if accounted else "gone from the queue"
         status.state, status.error = "failed", f"Slurm job {status.job} ended ({state}) before the cell started"
     elif job:
         status.state, status.detail = "queued", "submitted; Slurm not asked"
-    if status.state in ("running", "preempted") and not status.detail:
-        status.detail = _progress(run_dir)
+    if status.state == "failed":  # where to read why: Slurm's output of the task, else nnU-Net's log
+        slurm_log = status.log if status.log and Path(status.log).exists() else None
+        status.log = slurm_log or str(run_dir / "logs" / "nnunet.log")
     return status
 
 
