@@ -130,6 +130,8 @@ fi
 
 # ---- runtime -------------------------------------------------------------------------------------
 docker_works() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
+# the Docker API is served by Podman (DOCKER_HOST=unix://.../podman.sock)? its version names the engine
+docker_is_podman() { docker version --format '{{range .Server.Components}}{{.Name}} {{end}}' 2>/dev/null | grep -q Podman; }
 apptainer_cmd() { command -v apptainer 2>/dev/null || command -v singularity 2>/dev/null || true; }
 if [[ -z $runtime ]]; then
     if docker_works; then runtime=docker
@@ -198,7 +200,10 @@ else
     hard_nofile=$(ulimit -Hn) hard_nproc=$(ulimit -Hu)
     ulimit_flags=()
     [[ $hard_nofile =~ ^[0-9]+$ ]] && ulimit_flags+=(--ulimit "nofile=$hard_nofile:$hard_nofile")
-    if [[ $runtime == podman ]]; then
+    # Podman (also behind a Docker CLI, as Podman's Docker-compatible API) raises nproc too: without this
+    # flag the container fails to start where that is not permitted ("error setting rlimit type 6"; the
+    # docker CLI then only says "unable to upgrade to tcp, received 409").
+    if [[ $runtime == podman ]] || { [[ $runtime == docker ]] && docker_is_podman; }; then
         [[ $hard_nproc =~ ^[0-9]+$ ]] && ((hard_nproc <= 32768)) || hard_nproc=32768
         ulimit_flags+=(--ulimit "nproc=$hard_nproc:$hard_nproc")
     fi
@@ -224,6 +229,46 @@ printf '+' >&2
 printf ' %q' "${cmd[@]}" >&2
 printf '\n' >&2
 if [[ $dry_run == 1 ]]; then exit 0; fi
+
+# ---- run: paths the container prints under /output are shown as this host's paths ---------------
+host_output=$(abs "$output")
+map_output_paths() {  # stdin -> stdout, one line (or \r-terminated progress line) at a time
+    if ! command -v perl >/dev/null 2>&1; then exec cat; fi
+    HOST_OUTPUT=$host_output exec perl -e '
+        $| = 1; my $host = $ENV{HOST_OUTPUT}; my $buf = "";
+        sub map_line { my $l = shift; $l =~ s{(?<![\w./-])/output(?=/|\b|$)}{$host}g; print $l; }
+        while (sysread(STDIN, $buf, 65536, length $buf)) {
+            while ($buf =~ s/\A([^\r\n]*[\r\n])//) { map_line($1); }
+        }
+        map_line($buf) if length $buf;'
+}
+started_marker=$(mktemp "${TMPDIR:-/tmp}/segbook-run.XXXXXX")
+pipes=$(mktemp -d "${TMPDIR:-/tmp}/segbook-run-pipes.XXXXXX")
+trap 'rm -rf "$started_marker" "$pipes"' EXIT
+mkfifo "$pipes/out" "$pipes/err"
+# the mappers ignore Ctrl-C and SIGTERM: they end when the container's output ends, never before
+(trap '' INT TERM; map_output_paths <"$pipes/out") &
+out_mapper=$!
+(trap '' INT TERM; map_output_paths <"$pipes/err" >&2) &
+err_mapper=$!
 set +e
-"${cmd[@]}"
-exit $?
+"${cmd[@]}" >"$pipes/out" 2>"$pipes/err"
+status=$?
+wait "$out_mapper" "$err_mapper"
+set -e
+
+# ---- where the results are, on this host ---------------------------------------------------------
+mapfile -t produced < <(find "$host_output" -maxdepth 6 -newer "$started_marker" -type f \
+    \( -name receipt.json -o -name report.html -o -name demo.png \) 2>/dev/null | sort)
+if ((${#produced[@]})); then
+    echo "results on this host (/output is $host_output):" >&2
+    for file in "${produced[@]}"; do
+        case $file in
+            */receipt.json) what="receipt " ;;
+            */report.html) what="report  " ;;
+            *) what="demo PNG" ;;
+        esac
+        echo "  $what $file" >&2
+    done
+fi
+exit "$status"

@@ -2,8 +2,11 @@
 # also usable alone: make -f mk/containers.mk image
 #
 # Variables (override on the command line):
-#   ENGINE=podman|docker   BASE_IMAGE=...   IMAGE=segbook:<version>   PODMAN_RUNTIME=runc
+#   ENGINE=podman|docker   BASE_IMAGE=...   IMAGE=segbook:<version>   PODMAN_RUNTIME=runc   TARGET=runtime
 #   WEIGHTS_DIR=folder of .model files (image-weights)   DEBIAN_MIRROR=... (base-image)
+#   REPRO_ARGS=... extra arguments of scripts/repro_check.py (e.g. --skip-build --keep)
+# ENGINE=docker uses the Docker CLI against the API DOCKER_HOST names (Docker Engine, or Podman's
+# `podman system service`): see docs/ci.md for what runs where.
 
 VENV_PYTHON   ?= .venv/bin/python
 ENGINE        ?= podman
@@ -14,6 +17,8 @@ CREATED       := $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
 LOCAL_BASE    ?= localhost/segbook-base:bookworm
 BASE_IMAGE    ?= $(LOCAL_BASE)
 IMAGE         ?= localhost/segbook:$(VERSION)
+TARGET        ?= runtime
+REPRO_ARGS    ?=
 WEIGHTS_IMAGE ?= localhost/segbook:$(VERSION)-weights
 CONTEXT       ?= build/container-context
 MANIFESTS_DIR ?= manifests
@@ -53,7 +58,7 @@ container-context:
 	cp -p $(LOCK) $(CONTEXT)/containers/requirements.lock
 
 image: $(if $(filter $(LOCAL_BASE),$(BASE_IMAGE)),base-image) container-context ## Build the kit image (Podman, runc; BASE_IMAGE=... to change the base)
-	$(ENGINE) build $(BUILD_ARGS) --target runtime -t $(IMAGE) -f containers/Dockerfile $(CONTEXT)
+	$(ENGINE) build $(BUILD_ARGS) --target $(TARGET) -t $(IMAGE) -f containers/Dockerfile $(CONTEXT)
 	@echo "image: $(IMAGE) $$($(ENGINE) image inspect --format '{{.Id}}' $(IMAGE))"
 
 image-weights: $(if $(filter $(LOCAL_BASE),$(BASE_IMAGE)),base-image) container-context ## Image with pinned weights baked in (WEIGHTS_DIR=folder of .model files)
@@ -74,9 +79,9 @@ sif: ## Apptainer SIF from the built image (needs apptainer; saves the image as 
 	$(ENGINE) save --format docker-archive -o build/segbook-image.tar $(IMAGE)
 	apptainer build --force --build-arg ARCHIVE=build/segbook-image.tar $(SIF) containers/segbook.def
 
-repro-check: ## Build the image, run the demo natively + in Podman + Apptainer-style; all hashes must agree
+repro-check: ## Build the image, run the demo natively + in a container + Apptainer-style; all hashes must agree
 	$(VENV_PYTHON) scripts/repro_check.py --engine $(ENGINE) --podman-runtime $(PODMAN_RUNTIME) \
-		--image $(IMAGE) --base-image $(BASE_IMAGE)
+		--image $(IMAGE) --base-image $(BASE_IMAGE) $(REPRO_ARGS)
 
 lint-containers: ## shellcheck run.sh and scripts, hadolint the Dockerfile
 	.venv/bin/shellcheck run.sh containers/base-image.sh $(wildcard scripts/*.sh)

@@ -1,18 +1,22 @@
 #!/usr/bin/env python3
-"""Reproduction check: the same deterministic run natively, in Podman, and the way Apptainer runs it.
+"""Reproduction check: the same deterministic run natively, in a container, and the way Apptainer runs it.
 
-1. builds the image (make image: Podman with runc on the debootstrap base; layers are cached);
+1. builds the image (make image: Podman with runc on the debootstrap base, or `--engine docker`: the
+   Docker CLI against the Docker API that DOCKER_HOST names; layers are cached);
 2. makes a small pre-trained STU-Net-S checkpoint (official v1 format) to mount read-only at /weights;
 3. runs `segbook finetune Demo` (deterministic, tiny schedule, CPU) three times:
-   native (this checkout's venv); Podman through run.sh (--network none --read-only --tmpfs /tmp,
-   an arbitrary uid 4242); Apptainer-style with Podman (host uid, read-only image, only the image's
-   environment, HOME pointing at a folder that does not exist, explicit binds);
+   native (this checkout's venv); in the container through run.sh (--network none --read-only
+   --tmpfs /tmp, an arbitrary uid 4242); Apptainer-style (host uid, read-only image, only the
+   image's environment, HOME pointing at a folder that does not exist, explicit binds), both with
+   the engine's CLI (see scripts/repro_engine.py and docs/ci.md);
 4. compares every hash of the three receipts (split, plans, pre-trained weights, final weights, each
-   prediction) and re-checks each receipt against its files with `segbook verify`.
+   prediction) and re-checks each receipt against its files with `segbook verify`;
+5. writes WORK/summary.json and WORK/summary.md (the table, the verdict, timings) and a report of
+   the three receipts in WORK/report/ (what CI uploads).
 Exit 0 when everything agrees, 1 when a hash differs (the table says which), 78 when the
-environment cannot run the check (no podman, build failed).
+environment cannot run the check (no engine, no Docker API, build failed).
 
-Usage: scripts/repro_check.py [--skip-build] [--work DIR] [--epochs N] [--iterations N] [--keep]
+Usage: scripts/repro_check.py [--engine podman|docker] [--skip-build] [--work DIR] [--keep] ...
 """
 
 from __future__ import annotations
@@ -27,10 +31,19 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import repro_engine  # noqa: E402 - the sibling module, found from this script's folder
+
 REPO = Path(__file__).resolve().parents[1]
-RUNS = ("native", "podman", "apptainer-like")
-CONTAINER_UID = "4242:4242"  # any uid: the image must not care who it runs as
 EXIT_DIFFERENCES, EXIT_ENVIRONMENT = 1, 78
+
+
+def run_names(runner: str) -> tuple[str, str, str]:
+    """Column names: native, the CLI that ran the container (podman or docker), apptainer-like."""
+    return ("native", runner, "apptainer-like")
+
+
+RUNS = run_names("podman")
 
 
 def log(message: str) -> None:
@@ -64,34 +77,6 @@ def make_checkpoint(path: Path, python: str) -> float:
     return run([python, "-c", code, str(path)], what="pre-train demo checkpoint")
 
 
-def podman_runtime_flags(args) -> list[str]:
-    """OCI runtime and the --ulimit flags run.sh passes (this process's hard limits: the engines'
-    defaults are higher than a sandbox lets a container raise them to)."""
-    import resource  # noqa: PLC0415
-
-    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
-    nproc = 32768 if nproc == resource.RLIM_INFINITY or nproc > 32768 else nproc
-    flags = ["--runtime", args.podman_runtime] if args.podman_runtime else []
-    flags += ["--ulimit", f"nproc={nproc}:{nproc}"]
-    if nofile != resource.RLIM_INFINITY:
-        flags += ["--ulimit", f"nofile={nofile}:{nofile}"]
-    return flags
-
-
-def apptainer_like(args, out: Path, weights: Path, image_id: str) -> list[str]:
-    """What `apptainer run --containall --cleanenv --no-home --bind ...` gives, emulated with Podman:
-    the host uid, a read-only image, only the image's environment, no home, private /tmp, binds."""
-    home = f"/home/{os.getuid()}-not-mounted"
-    return ["podman", "run", "--rm", *podman_runtime_flags(args), "--network", "none", "--read-only",
-            "--tmpfs", "/tmp:rw,exec", "--shm-size", "2g",  # noqa: S108 - the container's private /tmp
-            "--user", f"{os.getuid()}:{os.getgid()}",
-            "--security-opt", "no-new-privileges", "--cap-drop", "ALL",
-            "-e", f"HOME={home}", "-e", f"SEGBOOK_IMAGE={args.image}", "-e", f"SEGBOOK_IMAGE_DIGEST={image_id}",
-            "-v", f"{out}:/output:rw", "-v", f"{weights}:/weights:ro", "--workdir", "/output",
-            args.image, *finetune_args("/output", "/weights/demo_stunet_s.model", args)]
-
-
 def receipt_of(out: Path) -> Path:
     found = sorted(out.glob("runs/*/*/receipt.json"))
     if len(found) != 1:
@@ -113,30 +98,34 @@ def hashes_of(receipt: dict) -> dict[str, str | None]:
     return flat
 
 
+def hash_rows(receipts: dict[str, dict]) -> list[dict]:
+    """One row per hash: its name, the value in each receipt (run order), and whether all agree."""
+    tables = {name: hashes_of(r) for name, r in receipts.items()}
+    rows = []
+    for key in sorted(set().union(*tables.values())):
+        values = [tables[name].get(key) for name in receipts]
+        rows.append({"hash": key, "values": values, "agree": values[0] is not None and len(set(values)) == 1})
+    return rows
+
+
 def compare(receipts: dict[str, dict]) -> list[str]:
     """Print one row per hash; return the names of the hashes that differ (or are missing)."""
-    tables = {name: hashes_of(r) for name, r in receipts.items()}
-    keys = sorted(set().union(*tables.values()))
-    differing = []
     print(f"{'hash':<36}" + "".join(f"{name:<18}" for name in receipts) + "agree")
-    for key in keys:
-        values = [tables[name].get(key) for name in receipts]
-        agree = values[0] is not None and len(set(values)) == 1
-        if not agree:
-            differing.append(key)
-        cells = "".join(f"{(v or 'MISSING')[:16]:<18}" for v in values)
-        print(f"{key:<36}{cells}{'yes' if agree else 'NO'}")
-    return differing
+    for row in hash_rows(receipts):
+        cells = "".join(f"{(v or 'MISSING')[:16]:<18}" for v in row["values"])
+        print(f"{row['hash']:<36}{cells}{'yes' if row['agree'] else 'NO'}")
+    return [row["hash"] for row in hash_rows(receipts) if not row["agree"]]
 
 
-# run.sh names the engine; a plain run of the image says "container" (the image's default)
-EXPECTED_KIND = {"podman": "podman", "apptainer-like": "container"}
+def expected_kinds(runner: str) -> dict[str, str]:
+    """run.sh names the engine; a plain run of the image says "container" (the image's default)."""
+    return {runner: runner, "apptainer-like": "container"}
 
 
-def check_runtime_record(receipts: dict[str, dict], image_id: str) -> list[str]:
+def check_runtime_record(receipts: dict[str, dict], image_id: str, runner: str = "podman") -> list[str]:
     """The container receipts must say where they ran: runtime kind and the image's digest."""
     problems = []
-    for name, kind in EXPECTED_KIND.items():
+    for name, kind in expected_kinds(runner).items():
         runtime = receipts[name].get("runtime", {})
         if runtime.get("kind") != kind or runtime.get("image_digest") != image_id:
             problems.append(f"{name} receipt records runtime {runtime.get('kind')!r} digest "
@@ -146,7 +135,8 @@ def check_runtime_record(receipts: dict[str, dict], image_id: str) -> list[str]:
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", default="podman", choices=["podman"], help="only podman runs here")
+    parser.add_argument("--engine", default="podman", choices=["podman", "docker"],
+                        help="CLI that builds, inspects and runs the image (docker: through DOCKER_HOST's API)")
     parser.add_argument("--podman-runtime", default="runc", help="OCI runtime for podman ('' = default)")
     parser.add_argument("--image", default=None, help="image name (default: make's IMAGE)")
     parser.add_argument("--base-image", default=None, help="base image (default: the debootstrap base)")
@@ -155,55 +145,91 @@ def parse_args(argv):
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--skip-build", action="store_true", help="use the image as it is")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (CI uploads it)")
     return parser.parse_args(argv)
+
+
+def build_and_inspect(args, timings: dict) -> str:
+    """Build (unless --skip-build) with the engine's CLI; return the image id; exit 78 if there is none."""
+    make = ["make", "-f", "mk/containers.mk", "image", f"ENGINE={args.engine}", f"PODMAN_RUNTIME={args.podman_runtime}"]
+    make += [f"IMAGE={args.image}"] if args.image else []
+    make += [f"BASE_IMAGE={args.base_image}"] if args.base_image else []
+    if not args.skip_build:
+        timings["build"] = run(make, what=f"build image ({args.engine})")
+    if args.image is None:
+        query = ["make", "-s", "-f", "mk/containers.mk", "--eval", "print-image:\n\t@echo $(IMAGE)", "print-image"]
+        args.image = subprocess.run(query, cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    found = repro_engine.image_id(args.engine, args.image)
+    if found is None:
+        log(f"error: image {args.image} not found by {args.engine}; hint: make image ENGINE={args.engine}")
+        sys.exit(EXIT_ENVIRONMENT)
+    log(f"image {args.image} = {found} ({args.engine} image inspect)")
+    return found
+
+
+def run_all(args, runner: str, image_id: str, work: Path, timings: dict) -> dict[str, Path]:
+    """The three runs; returns run name -> its output folder."""
+    names = run_names(runner)
+    outs = {name: work / name for name in names}
+    weights = work / "weights"
+    for folder in (*outs.values(), weights):
+        folder.mkdir(parents=True)
+    os.chmod(outs[runner], 0o777)  # noqa: S103 - written by uid 4242 inside the container
+    timings["pretrain"] = make_checkpoint(weights / "demo_stunet_s.model", args.python)
+    os.chmod(weights, 0o755)  # noqa: S103 - read by uid 4242 inside the container
+    timings["native"] = run([args.python, "-m", "segbook", *finetune_args(
+        str(outs["native"]), str(weights / "demo_stunet_s.model"), args)], what="native run")
+    run_sh = [str(REPO / "run.sh"), "--runtime", runner, "--image", args.image, "--user",
+              repro_engine.CONTAINER_UID, "--output", str(outs[runner]), "--weights", str(weights), "--"]
+    env = dict(os.environ, SEGBOOK_PODMAN_RUNTIME=args.podman_runtime)
+    timings[runner] = run([*run_sh, *finetune_args("/output", "/weights/demo_stunet_s.model", args)],
+                          what=f"{runner} run (run.sh)", env=env)
+    app = repro_engine.apptainer_like(runner, args.podman_runtime, args.image, image_id, outs["apptainer-like"],
+                                      weights, finetune_args("/output", "/weights/demo_stunet_s.model", args))
+    timings["apptainer-like"] = run(app, what="apptainer-like run")
+    return outs
+
+
+def write_outputs(work: Path, summary: dict, receipt_paths: dict, python: str) -> None:
+    """summary.json, summary.md (the hash table) and a report of the receipts (what CI uploads)."""
+    (work / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    names = list(receipt_paths)
+    lines = [f"# Reproduction check: {summary['verdict']}", "",
+             f"image `{summary['image']}` ({summary['image_id']}); built/inspected with {summary['engine']}, "
+             f"containers run with {summary['runner']}", "",
+             "| hash | " + " | ".join(names) + " | agree |", "|---|" + "---|" * (len(names) + 1)]
+    for row in summary["hashes"]:
+        lines.append(f"| {row['hash']} | " + " | ".join(str(v or "MISSING")[:16] for v in row["values"])
+                     + f" | {'yes' if row['agree'] else 'NO'} |")
+    lines += ["", "Problems: " + ("; ".join(summary["problems"]) or "none"),
+              "Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in summary["timings"].items()), ""]
+    (work / "summary.md").write_text("\n".join(lines), encoding="utf-8")
+    report = [python, "-m", "segbook", "report", *map(str, receipt_paths.values()), "--out-root", str(work),
+              "--out", str(work / "report"), "--no-verify", "--force"]
+    if subprocess.run(report, cwd=REPO, check=False).returncode != 0:
+        log("warning: the report of the receipts could not be built (the check's verdict stands)")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if shutil.which("podman") is None:
-        log("error: podman is not installed; hint: apt-get install podman runc debootstrap")
+    problem = repro_engine.engine_problem(args.engine)
+    if problem:
+        log(f"error: {problem}")
         return EXIT_ENVIRONMENT
+    runner = args.engine
+    if runner == "docker" and repro_engine.docker_api_is_podman():
+        log("the Docker API here is Podman's (podman system service): every build, inspect and run goes "
+            "through it with the docker CLI")
     timings: dict[str, float] = {}
-    make = ["make", "-f", "mk/containers.mk", "image", f"PODMAN_RUNTIME={args.podman_runtime}"]
-    make += [f"IMAGE={args.image}"] if args.image else []
-    make += [f"BASE_IMAGE={args.base_image}"] if args.base_image else []
-    if not args.skip_build:
-        timings["build"] = run(make, what="build image")
-    if args.image is None:
-        query = ["make", "-s", "-f", "mk/containers.mk", "--eval", "print-image:\n\t@echo $(IMAGE)", "print-image"]
-        args.image = subprocess.run(query, cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
-    inspect = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", args.image],
-                             capture_output=True, text=True, check=False)
-    if inspect.returncode != 0:
-        log(f"error: image {args.image} not found; hint: make image")
-        return EXIT_ENVIRONMENT
-    image_id = "sha256:" + inspect.stdout.strip().removeprefix("sha256:")
-
+    image_id = build_and_inspect(args, timings)
     work = args.work.resolve()
     shutil.rmtree(work, ignore_errors=True)
-    outs = {name: work / name for name in RUNS}
-    weights = work / "weights"
-    for folder in (*outs.values(), weights):
-        folder.mkdir(parents=True)
-    os.chmod(outs["podman"], 0o777)  # noqa: S103 - written by uid 4242 inside the container
-    timings["pretrain"] = make_checkpoint(weights / "demo_stunet_s.model", args.python)
-    os.chmod(weights, 0o755)  # noqa: S103 - read by uid 4242 inside the container
-
-    timings["native"] = run([args.python, "-m", "segbook", *finetune_args(
-        str(outs["native"]), str(weights / "demo_stunet_s.model"), args)], what="native run")
-    run_sh = [str(REPO / "run.sh"), "--runtime", "podman", "--image", args.image, "--user", CONTAINER_UID,
-              "--output", str(outs["podman"]), "--weights", str(weights), "--"]
-    env = dict(os.environ, SEGBOOK_PODMAN_RUNTIME=args.podman_runtime)
-    timings["podman"] = run([*run_sh, *finetune_args("/output", "/weights/demo_stunet_s.model", args)],
-                            what="podman run (run.sh)", env=env)
-    timings["apptainer-like"] = run(apptainer_like(args, outs["apptainer-like"], weights, image_id),
-                                    what="apptainer-like run")
+    outs = run_all(args, runner, image_id, work, timings)
 
     receipt_paths = {name: receipt_of(out) for name, out in outs.items()}
     receipts = {name: json.loads(path.read_text()) for name, path in receipt_paths.items()}
     differing = compare(receipts)
-    problems = check_runtime_record(receipts, image_id)
+    problems = check_runtime_record(receipts, image_id, runner)
     for name, path in receipt_paths.items():
         others = [str(p) for n, p in receipt_paths.items() if n != name]
         verify = [args.python, "-m", "segbook", "verify", str(path)] + [a for o in others for a in ("--against", o)]
@@ -213,12 +239,17 @@ def main(argv: list[str] | None = None) -> int:
     log("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + f"; total {total:.0f} s")
     for problem in problems:
         log(f"problem: {problem}")
+    verdict = "DIFFERENT" if differing or problems else "all hashes agree"
+    summary = {"verdict": verdict, "engine": args.engine, "runner": runner, "image": args.image,
+               "image_id": image_id, "differing": differing, "problems": problems, "timings": timings,
+               "receipts": {n: str(p) for n, p in receipt_paths.items()}, "hashes": hash_rows(receipts)}
+    write_outputs(work, summary, receipt_paths, args.python)
     if differing or problems:
         if differing:
             log(f"DIFFERENT: {', '.join(differing)}")
         log(f"work folder kept for inspection: {work}")
         return EXIT_DIFFERENCES
-    log(f"all {len(hashes_of(receipts['native']))} hashes agree across {', '.join(RUNS)}")
+    log(f"all {len(hashes_of(receipts['native']))} hashes agree across {', '.join(outs)}")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_native_podman_and_apptainer_style_runs_agree(image, tmp_path):
-    proc = subprocess.run([sys.executable, "scripts/repro_check.py", "--skip-build", "--image", image,
+    proc = subprocess.run([sys.executable, "scripts/repro_check.py", "--skip-build", "--keep", "--image", image,
                            "--work", str(tmp_path / "repro")], cwd=REPO, capture_output=True, text=True,
                           timeout=3600, check=False)
     tail = proc.stdout[-4000:] + proc.stderr[-4000:]
@@ -30,3 +31,10 @@ def test_native_podman_and_apptainer_style_runs_agree(image, tmp_path):
         assert rows[name].endswith("yes"), rows[name]
     assert any(name.startswith("prediction ") for name in rows)
     assert "hashes agree across native, podman, apptainer-like" in proc.stderr
+    # what CI uploads: the summary (JSON + Markdown) and a report of the three receipts
+    summary = json.loads((tmp_path / "repro" / "summary.json").read_text())
+    assert summary["verdict"] == "all hashes agree" and summary["engine"] == summary["runner"] == "podman"
+    assert [row["hash"] for row in summary["hashes"]] == [line.split("|")[1].strip() for line in
+                                                         (tmp_path / "repro" / "summary.md").read_text().splitlines()
+                                                         if line.startswith("| ") and "agree |" not in line]
+    assert (tmp_path / "repro" / "report" / "report.html").is_file()
