@@ -41,8 +41,27 @@ def _percent(value) -> float:
 def _cell_text(row) -> str:
     paper = "–" if row["dsc_paper"] != row["dsc_paper"] else f"{row['dsc_paper']:.1f}"
     if row["state"] == "done":
-        return f"{row['dsc']:.1f} / {paper}"
+        folds = "" if row["fold"] == "all" else " (folds)"
+        return f"{row['dsc']:.1f}{folds} / {paper}"
     return f"{row['state']} / {paper}"
+
+
+def _one_per_pair(long):
+    """One row per dataset x configuration: the fold-"all" cell (the SegBook protocol) where the grid
+    has one, else the cross-validation folds together: done when all are, Dice = their mean."""
+    rows = []
+    for _, group in long.groupby(["task_id", "configuration"], sort=False):
+        full = group[group["fold"] == "all"]
+        if len(full):
+            rows.append(full.iloc[0].to_dict())
+            continue
+        row = group.iloc[0].to_dict()
+        done = group[group["state"] == "done"]
+        row["dsc"] = done["dsc"].mean() if len(done) else float("nan")
+        row["diff"] = row["dsc"] - row["dsc_paper"]
+        row["state"] = "done" if len(done) == len(group) else f"{len(done)}/{len(group)} folds done"
+        rows.append(row)
+    return long.__class__(rows).set_index(["task_id", "configuration"])
 
 
 def build_ledger(grid: Grid, statuses, catalog, tolerance: float = tables.DEFAULT_TOLERANCE_POINTS) -> Ledger:
@@ -62,10 +81,9 @@ def build_ledger(grid: Grid, statuses, catalog, tolerance: float = tables.DEFAUL
                      "diff": diff, "within": None if diff != diff else bool(abs(diff) <= tolerance),
                      "restarts": s.restarts, "detail": s.error or s.detail, "receipt": s.receipt})
     long = pd.DataFrame(rows, columns=LONG_COLUMNS)
-    benchmark = long[long["fold"] == "all"] if (long["fold"] == "all").any() else long
-    order = list(dict.fromkeys(benchmark["configuration"]))
-    datasets = list(dict.fromkeys(benchmark["task_id"]))
-    pick = benchmark.drop_duplicates(["task_id", "configuration"]).set_index(["task_id", "configuration"])
+    pick = _one_per_pair(long)
+    order = list(dict.fromkeys(long["configuration"]))
+    datasets = list(dict.fromkeys(long["task_id"]))
     texts = {(t, c): _cell_text(pick.loc[(t, c)]) for t, c in pick.index}
     wide = pd.DataFrame([{"task_id": t, **{c: texts.get((t, c), "") for c in order}} for t in datasets])
     diff_matrix = pd.DataFrame([[pick["diff"].get((t, c), float("nan")) for c in order] for t in datasets],
