@@ -41,6 +41,6 @@ def image_hashes(image) -> ImageHashes:
 
 
 def file_hashes(path: Path) -> ImageHashes:
-    import SimpleITK as sitk
+    from segbook.core.volumes import read_volume  # noqa: PLC0415 - SimpleITK only when hashing
 
-    return image_hashes(sitk.ReadImage(str(path)))
+    return image_hashes(read_volume(path))

@@ -1,8 +1,9 @@
 """Read, check and normalise one case's images; write it in nnU-Net layout.
 
 Every problem becomes a one-line InvalidInput naming the case: unreadable/truncated files,
-wrong channel count in a 4D volume, NaN/inf voxels, image/label shape, spacing, origin or
-orientation mismatch, label values outside the declared set.
+wrong channel count in a 4D volume, NaN/inf voxels, bad header spacing, image/label shape,
+spacing, origin or orientation mismatch, label values outside the declared set. Files are read
+and written only through segbook.core.volumes (integrity checks, silent write failures).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from segbook.convert.integrity import nifti_problem
-from segbook.core.errors import InvalidInput, OutputBlocked
+from segbook.core.errors import InvalidInput
+from segbook.core.volumes import read_volume, write_volume
 
 SPACING_RTOL = 1e-4  # relative; nnU-Net's own check is similar (np.allclose)
 ORIGIN_ATOL_MM = 1e-3
@@ -21,23 +22,8 @@ DIRECTION_ATOL = 1e-4
 _DTYPES = {"float32": sitk.sitkFloat32, "int16": sitk.sitkInt16}
 
 
-def _first_line(exc: Exception) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    useful = [ln for ln in lines if "Description:" in ln or "ERROR" in ln.upper()]
-    text = (useful or lines or [type(exc).__name__])[-1]
-    return text.split("Description:")[-1].strip()[:160]
-
-
 def read_image(path: Path, case: str) -> sitk.Image:
-    problem = nifti_problem(path)
-    if problem:
-        raise InvalidInput(f"case {case}: {path.name} {problem}",
-                           hint="the file is damaged or holds invalid values; download it again")
-    try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        raise InvalidInput(f"case {case}: cannot read {path.name} ({_first_line(exc)})",
-                           hint="the file is unreadable or truncated; download it again") from exc
+    return read_volume(path, f"case {case}: {path.name}")
 
 
 def _sub_volume(image: sitk.Image, index: int) -> sitk.Image:
@@ -76,12 +62,6 @@ def channel_images(paths: tuple[Path, ...], n_channels: int, case: str, task_id:
                            f"{task_id} declares {n_channels}",
                            hint="is this the right dataset for the manifest?")
     return volumes
-
-
-def check_finite(image: sitk.Image, case: str, what: str) -> None:
-    array = sitk.GetArrayViewFromImage(image)
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise InvalidInput(f"case {case}: {what} has NaN or infinite voxels")
 
 
 def match_grid(reference: sitk.Image, image: sitk.Image, case: str, what: str) -> sitk.Image:
@@ -136,13 +116,6 @@ def normalise(image: sitk.Image, orientation: str | None, dtype: str | None) -> 
     return image
 
 
-def write_image(image: sitk.Image, path: Path) -> None:
-    try:
-        sitk.WriteImage(image, str(path), True)
-    except RuntimeError as exc:
-        raise OutputBlocked(f"cannot write {path} ({_first_line(exc)})") from exc
-
-
 def convert_case(raw_case, manifest, spec: dict, image_dir: Path, label_dir: Path) -> dict[str, Path]:
     """Read, check, normalise and write one case; return {channel key: written file}."""
     case = raw_case.case_id
@@ -153,11 +126,10 @@ def convert_case(raw_case, manifest, spec: dict, image_dir: Path, label_dir: Pat
     written = {}
     for i, image in enumerate(images):
         key = f"{i:04d}"
-        check_finite(image, case, f"channel {key}")
         if i:
             image = match_grid(reference, image, case, f"channel {key}")
         path = image_dir / f"{case}_{key}.nii.gz"
-        write_image(normalise(image, orientation, dtype), path)
+        write_volume(normalise(image, orientation, dtype), path)
         written[key] = path
     label = read_image(raw_case.label, case)
     if label.GetDimension() != 3 or label.GetNumberOfComponentsPerPixel() != 1:
@@ -165,6 +137,6 @@ def convert_case(raw_case, manifest, spec: dict, image_dir: Path, label_dir: Pat
     label = match_grid(reference, label, case, "label")
     label = normalise_label(label, spec.get("label_map") or {}, len(manifest.labels), case)
     path = label_dir / f"{case}.nii.gz"
-    write_image(normalise(label, orientation, None), path)
+    write_volume(normalise(label, orientation, None), path)
     written["label"] = path
     return written

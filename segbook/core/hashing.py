@@ -57,11 +57,11 @@ def geometry_of(image) -> dict:
 
 
 def image_content_hash(path: Path) -> str:
-    """Content hash of one image file (any format SimpleITK reads)."""
-    import SimpleITK as sitk  # noqa: PLC0415 - keep catalog commands free of heavy imports
+    """Content hash of one image file (any format SimpleITK reads), read with the integrity checks
+    of segbook.core.volumes: a damaged file raises InvalidInput instead of hashing as zeros."""
+    from segbook.core.volumes import read_volume  # noqa: PLC0415 - keep catalog commands light
 
-    image = sitk.ReadImage(str(path))
-    return image_object_hash(image)
+    return image_object_hash(read_volume(path))
 
 
 def image_object_hash(image) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,54 +50,18 @@ def _as_integer_labels(array: np.ndarray, path: Path) -> np.ndarray:
     raise InvalidInput(f"{path.name}: unsupported pixel type {array.dtype} for a label map")
 
 
-def nifti_pixdim(path: Path) -> tuple[float, ...] | None:
-    """The header's voxel sizes of a NIfTI-1/2 file, or None for other formats.
-
-    Read directly because ITK replaces a NaN pixdim by 1.0 when the file has a qform.
-    """
-    name = path.name.lower()
-    if not name.endswith((".nii", ".nii.gz")):
-        return None
-    opener = gzip.open if name.endswith(".gz") else open
-    try:
-        with opener(path, "rb") as handle:
-            head = handle.read(540)
-    except (OSError, EOFError):
-        return None  # unreadable: SimpleITK reports it
-    for order in ("<", ">"):
-        if len(head) >= 348 and struct.unpack(order + "i", head[:4])[0] == 348:  # NIfTI-1
-            dims = struct.unpack(order + "h", head[40:42])[0]
-            return struct.unpack(order + "8f", head[76:108])[1 : 1 + min(max(dims, 0), 7)]
-        if len(head) >= 540 and struct.unpack(order + "i", head[:4])[0] == 540:  # NIfTI-2
-            dims = struct.unpack(order + "q", head[16:24])[0]
-            return struct.unpack(order + "8d", head[104:168])[1 : 1 + min(max(dims, 0), 7)]
-    return None
-
-
-def _check_geometry_values(path: Path, spacing, origin, direction) -> None:
-    header_spacing = nifti_pixdim(path) or ()
-    for what, values in (("spacing", spacing), ("header voxel size", header_spacing), ("origin", origin),
-                         ("direction", direction)):
-        if not all(np.isfinite(values)):
-            raise InvalidInput(f"{path.name}: {what} is not finite {tuple(values)}",
-                               hint="the image header must give finite spacing, origin and direction")
-    if min(spacing) <= 0:
-        raise InvalidInput(f"{path.name}: spacing must be positive, got {tuple(spacing)}")
-
-
 def read_label_image(path: Path) -> LabelImage:
+    """Read through segbook.core.volumes: a truncated file, NaN voxels or a NaN/zero voxel size in
+    the header are refused (InvalidInput naming the file), never scored."""
     import SimpleITK as sitk  # imported here: keeps SimpleITK out of import time
 
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
-        raise InvalidInput(f"cannot read {path}: {first}", hint="is it a valid image file?") from exc
+    from segbook.core.volumes import read_volume  # noqa: PLC0415
+
+    image = read_volume(path)
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise InvalidInput(f"{path.name}: expected a 3D single-component label map, got "
                            f"{image.GetDimension()}D with {image.GetNumberOfComponentsPerPixel()} components")
     origin, direction = tuple(image.GetOrigin()), tuple(image.GetDirection())
-    _check_geometry_values(path, image.GetSpacing(), origin, direction)
     spacing = tuple(float(s) for s in reversed(image.GetSpacing()))
     array = _as_integer_labels(sitk.GetArrayFromImage(image), path)
     return LabelImage(path, array, spacing, origin, direction)

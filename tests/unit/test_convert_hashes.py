@@ -86,7 +86,7 @@ def test_split_is_pinned_across_library_versions():
 
 def test_nifti_scan_matches_numpy_on_a_large_float_volume(tmp_path):
     """The streaming NaN check crosses 1 MiB block boundaries correctly."""
-    from segbook.convert.integrity import nifti_problem
+    from segbook.core.nifti import nifti_problem
 
     array = np.zeros((80, 64, 64), np.float32)  # 1.25 MiB of voxels
     image = sitk.GetImageFromArray(array)
