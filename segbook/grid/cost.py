@@ -146,8 +146,8 @@ def render(cost: GridCost) -> list[str]:
         f"disk under the output root: {scratch / GB:.1f} GB = data {cost.data_bytes / GB:.1f} GB (converted copy "
         f"+ nnU-Net preprocessed, {t.disk['prepared_per_raw_byte'] + t.disk['preprocessed_per_raw_byte']:g}x the "
         f"{cost.raw_bytes / GB:.1f} GB of raw downloads, which are only read) + checkpoints kept "
-        f"{cost.checkpoint_bytes / GB:.1f} GB; each running cell needs up to {cost.peak_run_bytes / GB:.1f} GB more "
-        "while it ends",
+        f"{cost.checkpoint_bytes / GB:.1f} GB; the largest cell holds up to {cost.peak_run_bytes / GB:.1f} GB of "
+        "checkpoints at once while it ends",
         f"assumptions ({t.status}): one iteration of default nnU-Net takes {t.anchor_seconds:g} s ({t.source}); "
         f"other networks scale by their multiply-accumulates per patch (STU-Net S/B/L/H: "
         + "/".join(f"{t.seconds_per_iteration(m):.2f}" for m in ("stunet-s", "stunet-b", "stunet-l", "stunet-h"))
