@@ -19,17 +19,25 @@ from segbook.core.errors import Differences
               help="JSON with expected metrics ({\"mean_dice\": x, \"per_class\": {...}}).")
 @click.option("--tolerance", type=float, default=1e-6, show_default=True,
               help="Absolute tolerance for --expected metrics.")
-@click.option("--no-files", is_flag=True, help="Skip re-hashing the files (compare receipts only).")
+@click.option("--no-files", is_flag=True,
+              help="Skip re-checking the files and re-deriving the metrics (compare receipts only).")
 def verify(receipt, others, expected, tolerance, no_files):
     """Re-check RECEIPT (a receipt.json or its run folder): recompute the hashes of the split,
-    plans, final weights and every prediction from the files on disk; optionally compare with
-    other receipts and with expected metrics. Exit 0 if everything agrees, 1 if anything differs.
+    plans, final weights and every prediction from the files on disk, check the held-out
+    reference labels (OUT/nnUNet_raw/<dataset>/labelsTs) against their pinned hashes, and
+    re-derive the metrics from predictions and references; optionally compare with other
+    receipts and with expected metrics. Exit 0 if everything agrees, 1 if anything differs
+    (a missing or damaged file included), 65 for a malformed receipt or one whose paths leave
+    its run folder.
     """
+    from segbook.core.settings import load_settings  # noqa: PLC0415
     from segbook.verify import check_expected, check_files, compare_receipts  # noqa: PLC0415
 
+    settings = load_settings()
     sections = []
     if not no_files:
-        sections.append(("files", check_files(receipt, progress_printer())))
+        sections.append(("files", check_files(receipt, progress_printer(),
+                                              manifests_dir=settings.manifests_dir)))
     for other in others:
         sections.append((f"against {other}", compare_receipts(receipt, other)))
     if expected is not None:

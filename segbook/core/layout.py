@@ -50,3 +50,16 @@ class RunLayout:
 
 def sources_dir(out_root: Path) -> Path:
     return out_root / "sources"
+
+
+CASE_FILE_ENDING = ".nii.gz"  # every image and label file the kit writes (nnU-Net's file_ending)
+
+
+def test_labels_dir(out_root: Path, dataset_name: str) -> Path:
+    """The held-out reference labels of a prepared dataset (see segbook.convert.prepare)."""
+    return out_root / "nnUNet_raw" / dataset_name / "labelsTs"
+
+
+def out_root_of_run(run_dir: Path) -> Path:
+    """OUT of OUT/runs/<task>/<config>/."""
+    return run_dir.parents[2]

@@ -33,6 +33,8 @@ def load_receipt(path: Path) -> dict:
         receipt = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"{path} is not valid JSON ({exc})") from exc
+    if not isinstance(receipt, dict):
+        raise InvalidInput(f"{path} is not a SegBook receipt ({SCHEMA}): not a JSON object")
     missing = [k for k in REQUIRED_KEYS if k not in receipt]
     if receipt.get("schema") != SCHEMA or missing:
         raise InvalidInput(f"{path} is not a SegBook receipt ({SCHEMA})"

@@ -4,22 +4,33 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from segbook.core.fsio import atomic_write_json
+from segbook.core.hashing import image_content_hash
+from segbook.core.layout import CASE_FILE_ENDING
 from segbook.core.provenance import device_info, kit_info, package_versions, runtime_info
 from segbook.core.receipt import write_receipt
-from segbook.core.settings import environ_snapshot, load_settings
+from segbook.core.settings import environ_snapshot
 
 
 def _rel(path: Path, run_dir: Path) -> str:
     return os.path.relpath(Path(path).resolve(), run_dir.resolve())
 
 
+def test_label_hashes(dataset) -> dict[str, str]:
+    """Content hash of each held-out reference label the metrics were computed against: `verify`
+    checks them before it re-derives the metrics from OUT/nnUNet_raw/<dataset>/labelsTs."""
+    return {case: image_content_hash(dataset.test_labels / f"{case}{CASE_FILE_ENDING}")
+            for case in sorted(dataset.split.test)}
+
+
 def write_run_receipt(request, dataset, layout, device, planned, trained, predictions, metrics, timings):
     from segbook.models.checkpoint import checkpoint_tensor_hash  # noqa: PLC0415
 
-    settings = load_settings()
+    # the settings the CLI built once, with the output root this run really used (--out)
+    settings = replace(request.settings, out_root=Path(request.out_root))
     run_dir = layout.run_dir
     split_file = atomic_write_json(run_dir / "split.json", {**dataset.split.as_dict(),
                                                             "sha256": dataset.split.sha256})
@@ -61,6 +72,7 @@ def write_run_receipt(request, dataset, layout, device, planned, trained, predic
             },
             "final_weights": checkpoint_tensor_hash(trained.final_checkpoint),
             "predictions": predictions,
+            "test_labels": test_label_hashes(dataset),
         },
         "files": {
             "split": _rel(split_file, run_dir),

@@ -1,40 +1,35 @@
 """`segbook verify`: re-check a receipt against the files on disk, other receipts, expectations.
 
-Every check yields (what, recorded, found); a difference is a mismatch or a missing file.
+Every check yields a Finding (what, recorded, found); a difference is a mismatch, a missing or a
+damaged file (exit 1 in the CLI, never an abort). A receipt that is malformed, or whose paths
+lead outside its run folder, is refused before anything is opened (InvalidInput, exit 65).
+What is checked, in order (docs/trust.md):
+  split, plans, final weights, every prediction  -- hashes recomputed from the run folder's files;
+  every held-out reference label                  -- from OUT/nnUNet_raw/<dataset>/labelsTs, against
+                                                     hashes.test_labels and the dataset lock;
+  the metrics                                     -- recomputed from predictions and references
+                                                     and compared exactly with the receipt's.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
-from segbook.core.hashing import image_content_hash
+from segbook.core.errors import InvalidInput
+from segbook.core.layout import CASE_FILE_ENDING
 from segbook.core.receipt import RECEIPT_NAME, load_receipt
 from segbook.core.splits import Split
+from segbook.verify.fields import confined, field, name_map
+from segbook.verify.finding import Finding
+from segbook.verify.rederive import check_against_lock, rederive_metrics, reference_label_paths
+
+__all__ = ["COMPARED_HASHES", "Finding", "check_expected", "check_files", "compare_receipts", "receipt_path"]
 
 # what must agree between two runs of the same dataset x configuration x seed
 COMPARED_HASHES = ("split", "plans", "final_weights", "predictions")
-
-
-@dataclass(frozen=True)
-class Finding:
-    what: str
-    recorded: object
-    found: object
-
-    @property
-    def ok(self) -> bool:
-        return self.recorded == self.found
-
-    def describe(self) -> str:
-        return f"{self.what}: recorded {_short(self.recorded)}, found {_short(self.found)}"
-
-
-def _short(value) -> str:
-    text = str(value)
-    return text if len(text) <= 20 else text[:16] + "..."
 
 
 def receipt_path(path: Path) -> Path:
@@ -42,70 +37,135 @@ def receipt_path(path: Path) -> Path:
     return path / RECEIPT_NAME if path.is_dir() else path
 
 
-def check_files(path: Path, progress=lambda msg: None) -> list[Finding]:
-    """Recompute every hash the receipt records from the files in its run folder."""
-    from segbook.models.checkpoint import checkpoint_tensor_hash  # noqa: PLC0415
-    from segbook.nnunet.steps import plans_hash  # noqa: PLC0415
+def _recompute(what: str, recorded, target: Path, shown: str, function: Callable[[Path], object]) -> Finding:
+    """A damaged or missing file is a finding (never an exception): that is what verify reports."""
+    if not target.exists():
+        return Finding(what, recorded, f"missing file {shown}")
+    try:
+        found = function(target)
+    except Exception as exc:  # noqa: BLE001 - any way a file fails to hash is a listed difference
+        reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        found = f"unreadable ({' '.join(str(reason).split())})"
+    return Finding(what, recorded, found)
 
-    path = receipt_path(path)
-    receipt = load_receipt(path)
-    run_dir = path.parent
-    files, hashes = receipt["files"], receipt["hashes"]
-    findings = []
 
-    def recompute(what, recorded, relative, function):
-        target = run_dir / relative
-        found = function(target) if target.exists() else f"missing file {relative}"
-        findings.append(Finding(what, recorded, found))
-
-    recompute("split", hashes["split"], files["split"],
-              lambda p: Split.from_dict(json.loads(p.read_text())).sha256)
-    recompute("plans", hashes["plans"], files["plans"], plans_hash)
-    progress("verify: hashing the final weights")
-    recompute("final_weights", hashes["final_weights"], files["final_weights"], checkpoint_tensor_hash)
-    predictions_dir = files["predictions"]
-    for case_id, recorded in sorted(hashes["predictions"].items()):
-        recompute(f"prediction {case_id}", recorded, f"{predictions_dir}{case_id}.nii.gz", _image_hash)
-    return findings
+def _split_of(path: Path) -> Split:
+    return Split.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
 def _image_hash(path: Path) -> str:
-    """SimpleITK reads a truncated NIfTI as if complete (zeros): check the file first."""
-    from segbook.convert.integrity import nifti_problem  # noqa: PLC0415
+    from segbook.core.hashing import image_content_hash  # noqa: PLC0415 - SimpleITK only when used
 
-    problem = nifti_problem(path)
-    return f"unreadable ({problem})" if problem else image_content_hash(path)
+    return image_content_hash(path)
+
+
+def check_files(path: Path, progress: Callable[[str], None] = lambda msg: None, *,
+                manifests_dir: Path | None = None) -> list[Finding]:
+    """Recompute every hash the receipt records, check the reference labels, re-derive the metrics.
+
+    Raises InputMissing (no receipt) or InvalidInput (malformed receipt, a path that escapes);
+    everything else that differs, is missing or is damaged comes back as a Finding.
+    """
+    from segbook.models.checkpoint import checkpoint_tensor_hash  # noqa: PLC0415
+    from segbook.nnunet.planning import plans_hash  # noqa: PLC0415
+
+    path = receipt_path(path)
+    receipt = load_receipt(path)
+    run_dir = path.resolve().parent
+    # every path and name is checked before any file is opened
+    split_file = confined(run_dir, field(receipt, "files.split", str, path), "files.split", path)
+    plans_file = confined(run_dir, field(receipt, "files.plans", str, path), "files.plans", path)
+    weights_file = confined(run_dir, field(receipt, "files.final_weights", str, path), "files.final_weights", path)
+    predictions_rel = field(receipt, "files.predictions", str, path).rstrip("/") or "."
+    predictions_dir = confined(run_dir, predictions_rel, "files.predictions", path)
+    predictions = name_map(receipt, "hashes.predictions", path)
+    prediction_files = {case: confined(run_dir, f"{predictions_rel}/{case}{CASE_FILE_ENDING}",
+                                       f"prediction {case}", path) for case in predictions}
+    labels = name_map(receipt, "hashes.test_labels", path)
+    labels_dir, label_files = reference_label_paths(run_dir, receipt, sorted(labels), path)
+    recorded_split = field(receipt, "hashes.split", str, path)
+
+    findings = [_recompute("split", recorded_split, split_file, "split.json", lambda p: _split_of(p).sha256),
+                _recompute("plans", field(receipt, "hashes.plans", str, path), plans_file, "plans.json", plans_hash)]
+    progress("verify: hashing the final weights")
+    findings.append(_recompute("final_weights", field(receipt, "hashes.final_weights", str, path), weights_file,
+                               str(weights_file.relative_to(run_dir)), checkpoint_tensor_hash))
+    inputs = []
+    for case, recorded in sorted(predictions.items()):
+        inputs.append(_recompute(f"prediction {case}", recorded, prediction_files[case], f"{case}{CASE_FILE_ENDING}",
+                                 _image_hash))
+    for case, recorded in sorted(labels.items()):
+        inputs.append(_recompute(f"test label {case}", recorded, label_files[case], str(label_files[case]),
+                                 _image_hash))
+    cases = sorted(labels)
+    if findings[0].ok:  # the split file is the pinned one: it says which cases must be there
+        cases = sorted(_split_of(split_file).test)
+        inputs.append(Finding("test cases with a prediction", ", ".join(sorted(predictions)), ", ".join(cases)))
+        inputs.append(Finding("test cases with a reference label", ", ".join(sorted(labels)), ", ".join(cases)))
+    findings += inputs
+    findings += check_against_lock(receipt, path, run_dir, labels, manifests_dir, progress)
+    if all(f.ok for f in inputs):
+        progress(f"verify: re-deriving the metrics of {len(cases)} test case(s)")
+        findings += rederive_metrics(receipt, path, predictions_dir, labels_dir, cases)
+    else:
+        findings.append(Finding("metrics", "recomputed", "not recomputed: a prediction or reference label differs"))
+    return findings
+
+
+def _hashes_of(path: Path) -> dict:
+    receipt = load_receipt(receipt_path(path))
+    where = receipt_path(path)
+    hashes = field(receipt, "hashes", dict, where)
+    name_map(receipt, "hashes.predictions", where)
+    field(receipt, "dataset", dict, where)
+    return {"dataset": receipt["dataset"].get("dataset_sha256"), **hashes}
 
 
 def compare_receipts(reference: Path, other: Path) -> list[Finding]:
     """Do two runs agree on every hash that determinism promises?"""
-    a, b = load_receipt(receipt_path(reference)), load_receipt(receipt_path(other))
-    findings = [Finding("dataset", a["dataset"].get("dataset_sha256"), b["dataset"].get("dataset_sha256"))]
+    a, b = _hashes_of(reference), _hashes_of(other)
+    findings = [Finding("dataset", a["dataset"], b["dataset"])]
     for key in COMPARED_HASHES:
         if key == "predictions":
-            cases = sorted(set(a["hashes"]["predictions"]) | set(b["hashes"]["predictions"]))
-            findings += [Finding(f"prediction {c}", a["hashes"]["predictions"].get(c),
-                                 b["hashes"]["predictions"].get(c)) for c in cases]
+            cases = sorted(set(a["predictions"]) | set(b["predictions"]))
+            findings += [Finding(f"prediction {c}", a["predictions"].get(c), b["predictions"].get(c)) for c in cases]
         else:
-            findings.append(Finding(key, a["hashes"].get(key), b["hashes"].get(key)))
+            findings.append(Finding(key, a.get(key), b.get(key)))
     return findings
+
+
+def _expected_metrics(expected_file: Path) -> dict:
+    """{"mean_dice": x, "per_class": {label: {metric: x}}} from a JSON file, or InvalidInput."""
+    try:
+        expected = json.loads(Path(expected_file).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"--expected {expected_file} is not valid JSON ({exc})",
+                           hint='write it as {"mean_dice": x, "per_class": {"1": {"dice": x}}}') from exc
+    per_class = expected.get("per_class", {}) if isinstance(expected, dict) else None
+    if not isinstance(per_class, dict) or not all(isinstance(v, dict) for v in per_class.values()) \
+            or not isinstance(expected.get("mean_dice", 0.0), int | float):
+        raise InvalidInput(f"--expected {expected_file} is not an object of expected metrics",
+                           hint='write it as {"mean_dice": x, "per_class": {"1": {"dice": x}}}')
+    return expected
 
 
 def check_expected(path: Path, expected_file: Path, tolerance: float) -> list[Finding]:
     """Compare the receipt's metrics summary with an expected JSON {"mean_dice": x, "per_class": {...}}."""
-    summary = load_receipt(receipt_path(path))["metrics"]["summary"]
-    expected = json.loads(Path(expected_file).read_text())
+    where = receipt_path(path)
+    summary = field(load_receipt(where), "metrics.summary", dict, where)
+    expected = _expected_metrics(expected_file)
+    recorded_classes = summary.get("per_class") if isinstance(summary.get("per_class"), dict) else {}
     findings = []
     if "mean_dice" in expected:
         findings.append(_close("mean_dice", expected["mean_dice"], summary.get("mean_dice"), tolerance))
-    for label, values in sorted(expected.get("per_class", {}).items()):
-        got = summary.get("per_class", {}).get(label, {})
+    for label, values in sorted(expected["per_class"].items() if "per_class" in expected else []):
+        got = recorded_classes.get(label) if isinstance(recorded_classes.get(label), dict) else {}
         for metric, value in sorted(values.items()):
-            if isinstance(value, (int, float)):
+            if isinstance(value, int | float):
                 findings.append(_close(f"class {label} {metric}", value, got.get(metric), tolerance))
     return findings
 
 
 def _close(what: str, expected: float, found, tolerance: float) -> Finding:
-    ok = isinstance(found, (int, float)) and math.isclose(found, expected, abs_tol=tolerance)
+    ok = isinstance(found, int | float) and math.isclose(found, expected, abs_tol=tolerance)
     return Finding(what, expected, expected if ok else found)
