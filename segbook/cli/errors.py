@@ -1,26 +1,50 @@
-"""Turn exceptions into the documented exit codes and the two-line `error:`/`hint:` message."""
+"""Turn exceptions into the documented exit codes and the two-line `error:`/`hint:` message.
+
+An OSError from a full, read-only or over-quota disk is 73 wherever it comes from; permission
+denied is 73 on the output root the command declared (segbook.core.crashlog) and 66 elsewhere
+(an input the kit may not read). Anything else is a bug: exit 70, traceback to a crash log.
+"""
 
 from __future__ import annotations
 
+import errno
+import os
 import signal
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 
 import click
 
-from segbook.core.errors import ExitCode, Interrupted, SegbookError
+from segbook import __version__
+from segbook.core import crashlog
+from segbook.core.errors import ExitCode, InputMissing, Interrupted, OutputBlocked, SegbookError
+
+DISK_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+               errno.EFBIG: "file too large for the file system or the process's limit",
+               errno.EROFS: "read-only file system"}
+PERMISSION_ERRNOS = (errno.EACCES, errno.EPERM)
 
 
-def _log_traceback() -> Path:
-    log = Path(tempfile.gettempdir()) / "segbook-crash.log"
-    try:
-        with open(log, "a", encoding="utf-8") as handle:
-            traceback.print_exc(file=handle)
-    except OSError:
-        pass
-    return log
+def os_error_as_segbook_error(exc: OSError) -> SegbookError | None:
+    """The documented error an OSError stands for, or None (then it is a bug)."""
+    where = f" writing {exc.filename}" if exc.filename else ""
+    if exc.errno in DISK_ERRNOS:
+        return OutputBlocked(f"{DISK_ERRNOS[exc.errno]}{where}",
+                             hint="free some space (or quota), or choose another --out on a writable disk")
+    if exc.errno in PERMISSION_ERRNOS:
+        if exc.filename is None or crashlog.is_output_path(exc.filename):
+            return OutputBlocked(f"permission denied{where}",
+                                 hint="fix the folder's permissions, or choose another --out")
+        return InputMissing(f"permission denied reading {exc.filename}", hint="check the file's permissions")
+    return None
+
+
+def _log_traceback() -> Path | None:
+    """Write the traceback to a new crash log (segbook.core.crashlog); its path if written."""
+    text = (f"segbook {__version__}, pid {os.getpid()}\ncommand: {' '.join(sys.argv)}\n\n"
+            + traceback.format_exc())
+    return crashlog.write_crash_log(text)
 
 
 def _raise_interrupted(signum, frame):
@@ -34,9 +58,7 @@ def run_guarded(group: click.Group, argv: list[str]) -> int:
         group.main(args=argv, prog_name="segbook", standalone_mode=False)
         return ExitCode.OK
     except SegbookError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        click.echo(f"hint: {exc.hint}", err=True)
-        return int(exc.exit_code)
+        return _report(exc)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
@@ -51,10 +73,25 @@ def run_guarded(group: click.Group, argv: list[str]) -> int:
         click.echo("hint: run the same command again to continue from the last checkpoint", err=True)
         return ExitCode.INTERRUPTED
     except Exception as exc:  # a bug: say so, keep the traceback
+        mapped = os_error_as_segbook_error(exc) if isinstance(exc, OSError) else None
+        if mapped is not None:
+            return _report(mapped)
         log = _log_traceback()
-        click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
-        click.echo(f"hint: this is a bug in segbook; the traceback is in {log}", err=True)
+        where = f"the traceback is in {log}" if log else "the traceback could not be saved (no writable log folder)"
+        click.echo(f"error: internal error: {type(exc).__name__}: {_single_line(exc)[:300]}", err=True)
+        click.echo(f"hint: this is a bug in segbook; {where}", err=True)
         return ExitCode.INTERNAL
+
+
+def _single_line(text) -> str:
+    """Messages may quote multi-line library errors; the contract is exactly two lines."""
+    return " ".join(str(text).split())
+
+
+def _report(exc: SegbookError) -> int:
+    click.echo(f"error: {_single_line(exc.message)}", err=True)
+    click.echo(f"hint: {_single_line(exc.hint)}", err=True)
+    return int(exc.exit_code)
 
 
 def entry_point() -> None:

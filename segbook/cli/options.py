@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from segbook.core import crashlog
 from segbook.core.settings import load_settings
 
 
@@ -19,10 +20,17 @@ def progress_printer(quiet: bool = False):
     return emit
 
 
+def declare_out_root(ctx, param, value):
+    """Click callback: tell the error layer where this command writes (crash logs, error codes)."""
+    crashlog.use_output_root(value)
+    return value
+
+
 def out_option(func):
     return click.option(
         "--out", "out_root", type=click.Path(file_okay=False, path_type=Path),
         default=lambda: str(load_settings().out_root), show_default="./segbook-out or $SEGBOOK_OUT",
+        callback=declare_out_root,
         help="Output root: nnU-Net's raw/preprocessed folders and runs/<dataset>/<config>/ live here.",
     )(func)
 
