@@ -38,7 +38,11 @@ def _channels(data: dict) -> list[dict]:
     names = data.get("channel_names") or data.get("modality")
     if not isinstance(names, dict) or not names:
         raise InvalidInput("dataset.json has neither channel_names nor modality")
-    ordered = [names[k] for k in sorted(names, key=int)]
+    try:
+        ordered = [names[k] for k in sorted(names, key=int)]
+    except (TypeError, ValueError):
+        raise InvalidInput(f"dataset.json channel keys {sorted(map(str, names))} are not channel numbers",
+                           hint='write them like {"0": "T2", "1": "ADC"}') from None
     return [{"name": str(n), "normalization": _NORMALIZATION.get(str(n).casefold(), "ZScoreNormalization")}
             for n in ordered]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -10,14 +11,38 @@ from segbook.core import crashlog
 from segbook.core.settings import load_settings
 
 
-def progress_printer(quiet: bool = False):
-    """Progress goes to stderr (stdout stays for results), prefixed so logs are greppable."""
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams (tests, pipes)
+        return False
 
-    def emit(message: str) -> None:
-        if not quiet:
-            click.echo(f"[segbook] {message}", err=True)
 
-    return emit
+class _ProgressPrinter:
+    """Progress lines on stderr (stdout stays for results). On a terminal it can also redraw one
+    transient line in place (segbook.core.progress uses that for counts)."""
+
+    def __init__(self, prefix: str):
+        self.prefix, self.pending = prefix, False
+        if _is_terminal(sys.stderr):
+            self.transient = self._transient
+
+    def __call__(self, message: str) -> None:
+        if self.pending:
+            click.echo("\r\033[K", nl=False, err=True)
+            self.pending = False
+        click.echo(f"{self.prefix}{message}", err=True)
+
+    def _transient(self, message: str) -> None:
+        click.echo(f"\r\033[K{self.prefix}{message}", nl=False, err=True)
+        self.pending = True
+
+
+def progress_printer(quiet: bool = False, prefix: str = "[segbook] "):
+    """Progress goes to stderr, prefixed so logs are greppable; None-like silence when quiet."""
+    if quiet:
+        return lambda message: None
+    return _ProgressPrinter(prefix)
 
 
 def declare_out_root(ctx, param, value):

@@ -21,9 +21,14 @@ import click
 @click.option("--layout", help="Force one of the manifest's layouts (nnunet, msd, case_folders, files).")
 @click.option("--lock-file", type=click.Path(path_type=Path),
               help="Use this lock file instead of the manifest's (e.g. when manifests/ is read-only).")
+@click.option("--max-unpacked-size", metavar="SIZE", default=None,
+              help="Refuse an archive (--raw FILE) whose members add up to more than this, e.g. '500 GB' "
+                   "(default 2 TB; it must also fit the disk).")
+@click.option("--max-members", type=click.IntRange(1), default=None,
+              help="Refuse an archive with more members than this (default 1,000,000).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress lines.")
-def prepare(dataset, raw, out, lock, force, seed, layout, lock_file, fmt, quiet):
+def prepare(dataset, raw, out, lock, force, seed, layout, lock_file, max_unpacked_size, max_members, fmt, quiet):
     """Convert DATASET's download into nnU-Net layout, hash every case, split, and compare with the lock.
 
     DATASET is a task id, nnU-Net id, display name, or the path of a manifest made by
@@ -31,17 +36,23 @@ def prepare(dataset, raw, out, lock, force, seed, layout, lock_file, fmt, quiet)
     """
     from segbook.catalog import load_catalog
     from segbook.catalog.lock import LockMismatch
+    from segbook.cli.options import progress_printer
     from segbook.convert import prepare_dataset
+    from segbook.core import crashlog
     from segbook.core.settings import load_settings
     from segbook.core.splits import DEFAULT_SEED
 
-    manifest = load_catalog().get(dataset)
-    out_root = out or load_settings().out_root
-    progress = None if quiet or fmt == "json" else (lambda line: click.echo(line, err=True))
+    settings = load_settings()
+    manifest = load_catalog(settings.manifests_dir).get(dataset)
+    out_root = out or settings.out_root
+    crashlog.use_output_root(out_root)
+    progress = None if quiet or fmt == "json" else progress_printer(prefix="")
     try:
         result = prepare_dataset(manifest, raw, out_root, lock=lock, force=force,
                                  seed=DEFAULT_SEED if seed is None else seed, layout=layout,
-                                 lock_path=lock_file, command=_command_line(), progress=progress)
+                                 lock_path=lock_file, command=_command_line(), progress=progress,
+                                 lock_mode=settings.lock_mode,
+                                 archive_limits=_archive_limits(max_unpacked_size, max_members))
     except LockMismatch as exc:
         for difference in exc.differences:
             click.echo(f"differs: {difference}")
@@ -60,6 +71,25 @@ def prepare(dataset, raw, out, lock, force, seed, layout, lock_file, fmt, quiet)
     click.echo(result.summary())
     if result.lock_written:
         click.echo(f"lock written: {result.lock_path} (commit it so others can check against it)")
+
+
+def _archive_limits(max_unpacked_size: str | None, max_members: int | None):
+    from dataclasses import replace
+
+    from segbook.convert.archive import ArchiveLimits
+    from segbook.core.errors import UsageProblem
+    from segbook.weights.registry import parse_size
+
+    limits = ArchiveLimits()
+    if max_unpacked_size is not None:
+        try:
+            limits = replace(limits, max_total_bytes=parse_size(max_unpacked_size))
+        except ValueError:
+            raise UsageProblem(f"--max-unpacked-size {max_unpacked_size!r} is not a size",
+                               hint="write it like '500 GB' or '20 MB'") from None
+    if max_members is not None:
+        limits = replace(limits, max_members=max_members)
+    return limits
 
 
 def _command_line() -> str:

@@ -74,8 +74,11 @@ def list_weights(registry, weights_dir):
 @click.option("--trust-unpinned", is_flag=True,
               help="Move an unpinned download into place (pin it afterwards with `segbook weights pin`).")
 @click.option("--force", is_flag=True, help="Replace a file that is already there but does not verify.")
+@click.option("--max-size", metavar="SIZE", default=None,
+              help="Refuse a download larger than this, e.g. '5 GB' (default: the registered size, or the "
+                   "published size + 10 % before pinning).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def fetch(scales, registry, weights_dir, url, trust_unpinned, force, quiet):
+def fetch(scales, registry, weights_dir, url, trust_unpinned, force, max_size, quiet):
     """Download checkpoints (resumable), verify them, then move them into place.
 
     \b
@@ -83,15 +86,20 @@ def fetch(scales, registry, weights_dir, url, trust_unpinned, force, quiet):
       segbook weights fetch S B --dest ~/stunet-weights
     """
     from segbook.weights.fetch import fetch_entry  # noqa: PLC0415
+    from segbook.weights.registry import parse_size  # noqa: PLC0415
 
     if url and len(scales) > 1:
         raise UsageProblem("--url applies to one checkpoint at a time")
+    try:
+        max_bytes = None if max_size is None else parse_size(max_size)
+    except ValueError:
+        raise UsageProblem(f"--max-size {max_size!r} is not a size", hint="write it like '5 GB'") from None
     reg = _registry(registry)
     folder = _weights_dir(weights_dir, required=True)
     for scale in scales:
         entry = reg.for_scale(scale)
         result = fetch_entry(entry, folder, trust_unpinned=trust_unpinned, force=force, url=url,
-                             progress=progress_printer(quiet))
+                             progress=progress_printer(quiet), max_bytes=max_bytes)
         state = "verified" if result.check.ok else "UNPINNED (trusted)"
         click.echo(f"{result.path}\t{state}\tsha256 {result.check.file_sha256}")
         if not result.check.ok:

@@ -66,11 +66,20 @@ def _read_dataset_json(root: Path) -> dict:
     return data
 
 
-def _check_channel_count(root: Path, declared: dict | None, manifest) -> None:
+def _check_channel_count(root: Path, declared, manifest) -> None:
+    if declared is not None and not isinstance(declared, dict):
+        raise InvalidInput(f"{root / 'dataset.json'}: channel_names/modality must be an object like "
+                           f'{{"0": "CT"}}, not {type(declared).__name__} {declared!r:.40}',
+                           hint="fix dataset.json, or write a manifest with `segbook datasets init`")
     if declared and len(declared) != manifest.num_channels:
         raise InvalidInput(f"{root / 'dataset.json'} declares {len(declared)} channels, "
                            f"{manifest.task_id} has {manifest.num_channels}",
                            hint="is this the right dataset for the manifest?")
+
+
+def _declared_channels(data: dict):
+    """channel_names (v2) or modality (v1/MSD); whichever is present, as written."""
+    return data["channel_names"] if "channel_names" in data else data.get("modality")
 
 
 # -- nnU-Net v1/v2 --------------------------------------------------------------------------
@@ -86,7 +95,7 @@ def _nnunet_ending(root: Path) -> str | None:
 def _discover_nnunet(root: Path, spec: dict, manifest) -> Discovery:
     data = _read_dataset_json(root)
     ending = data.get("file_ending", ".nii.gz")
-    _check_channel_count(root, data.get("channel_names") or data.get("modality"), manifest)
+    _check_channel_count(root, _declared_channels(data), manifest)
     pattern = re.compile(rf"^(.*)_(\d{{4}}){re.escape(ending)}$")
     cases, seen, notes = [], {}, []
     for img_dir, lbl_dir in (("imagesTr", "labelsTr"), ("imagesTs", "labelsTs")):

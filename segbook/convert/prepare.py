@@ -9,13 +9,17 @@
         segbook_prepared.json    stamp: hashes, fingerprints, lock hash (makes reruns idempotent)
 
 Conversion happens in a hidden temporary sibling renamed at the end: an interrupted or failed
-prepare leaves no half dataset. No lock and no `lock=True`: refused before any work.
+prepare leaves no half dataset, and the next prepare removes such leftovers. One prepare per
+dataset at a time (segbook.core.locks, OUT/.locks/prepare-<dataset>.lock): a second one waits,
+then reuses the first's result. Reuse is decided by content (prepared_stamp), never by paths or
+modification times. No lock and no `lock=True`: refused before any work.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,16 +36,20 @@ from segbook.catalog.lock import (
     summarize,
     write_lock,
 )
-from segbook.convert.archive import is_archive, unpack
+from segbook.convert.archive import ArchiveLimits, is_archive, unpack
 from segbook.convert.images import convert_case
 from segbook.convert.layouts import Discovery, discover, visible
+from segbook.convert.prepared_stamp import files_fingerprint, load_stamp, prepared_intact, write_stamp
 from segbook.core.errors import InputMissing, OutputBlocked
 from segbook.core.fsio import atomic_directory, atomic_write_json, ensure_writable_dir
 from segbook.core.hashing import sha256_json
+from segbook.core.locks import exclusive, lock_path
+from segbook.core.progress import CountProgress
 from segbook.core.splits import DEFAULT_SEED, Split, make_split
+from segbook.core.volumes import check_regular_file
 
 CONVERTER_VERSION = 1  # bump when conversion output changes for the same input
-STAMP = "segbook_prepared.json"
+DOWNLOADS_DIR = "downloads"  # OUT/downloads/<task>: unpacked archives
 NNUNET_CHANNEL_NAMES = {"CTNormalization": "CT", "NoNormalization": "noNorm",
                         "RescaleTo01Normalization": "rescale_to_0_1"}
 _NNUNET_RESERVED = {"ct", "nonorm", "zscore", "rescale_to_0_1", "rgb_to_0_1"}
@@ -110,25 +118,13 @@ def _recipe(manifest, discovery: Discovery, seed: int) -> str:
                         "image_dtype": manifest.prepare.get("image_dtype"), "seed": seed})
 
 
-def _files_fingerprint(paths, root: Path) -> str:
-    rows = []
-    for path in sorted(paths):
-        stat = path.stat()
-        rows.append([path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns])
-    return sha256_json(rows)
-
-
-def _output_fingerprint(folder: Path) -> str:
-    return _files_fingerprint([p for p in folder.rglob("*") if p.is_file() and p.name != STAMP], folder)
-
-
-def _resolve_raw(raw_dir: Path, out_root: Path, manifest, force: bool) -> Path:
+def _resolve_raw(raw_dir: Path, out_root: Path, manifest, force: bool, limits: ArchiveLimits | None) -> Path:
     raw_dir = Path(raw_dir)
     if not raw_dir.exists():
         raise InputMissing(f"raw folder {raw_dir} does not exist",
                            hint="pass --raw with the unpacked download")
     if is_archive(raw_dir):
-        return unpack(raw_dir, out_root / "downloads" / manifest.task_id, force=force)
+        return unpack(raw_dir, out_root / DOWNLOADS_DIR / manifest.task_id, force=force, limits=limits)
     if not raw_dir.is_dir():
         raise InputMissing(f"--raw {raw_dir} is neither a folder nor a .tar/.tgz/.zip archive")
     if not visible(raw_dir):
@@ -136,11 +132,39 @@ def _resolve_raw(raw_dir: Path, out_root: Path, manifest, force: bool) -> Path:
     return raw_dir
 
 
-def _load_stamp(final: Path) -> dict | None:
-    try:
-        return json.loads((final / STAMP).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+def _check_raw_files(discovery: Discovery) -> None:
+    """Every file a case names is a regular file: a dangling link is missing (66), a FIFO or a
+    device is refused (65) before anything opens it (opening a FIFO blocks for ever)."""
+    for case in discovery.cases:
+        for path in case.files:
+            check_regular_file(path, f"case {case.case_id}: {path}")
+
+
+def remove_leftovers(out_root: Path, manifest) -> list[Path]:
+    """Temporary folders and files of an interrupted prepare (SIGKILL, power loss) of this dataset.
+    Called with the prepare lock held, so no live process is writing them."""
+    final = out_root / "nnUNet_raw" / manifest.dataset_name
+    downloads = out_root / DOWNLOADS_DIR
+    patterns = [(final.parent, f".{final.name}.*.partial"), (final.parent, f".{final.name}.old"),
+                (final, ".*.tmp"), (downloads, f".{manifest.task_id}.*.partial"),
+                (downloads, f".{manifest.task_id}.old")]
+    removed = []
+    for folder, pattern in patterns:
+        if not folder.is_dir():
+            continue
+        for leftover in folder.glob(pattern):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+    return removed
+
+
+def _metadata(manifest, split: Split) -> dict[str, object]:
+    """The JSON files of a prepared dataset besides the stamp, exactly as written."""
+    return {"dataset.json": dataset_json(manifest, split), "splits_final.json": split.nnunet_splits(),
+            "split.json": {**split.as_dict(), "sha256": split.sha256}}
 
 
 def _reuse(final: Path, manifest, stamp: dict, lock_path: Path, notes: list[str]) -> PreparedDataset:
@@ -157,12 +181,12 @@ def _convert_all(discovery: Discovery, manifest, split: Split, tmp: Path, progre
     for pair in folders.values():
         for folder in pair:
             folder.mkdir()
-    for number, case in enumerate(discovery.cases, 1):
+    counter = CountProgress(f"prepare {manifest.task_id}: cases converted", len(discovery.cases), progress)
+    for case in discovery.cases:
         image_dir, label_dir = folders["Ts" if case.case_id in test else "Tr"]
         written = convert_case(case, manifest, discovery.spec, image_dir, label_dir)
         hashes[case.case_id] = {key: file_hashes(path) for key, path in written.items()}
-        if progress:
-            progress(f"[{number}/{len(discovery.cases)}] {case.case_id}")
+        counter.step()
     return hashes
 
 
@@ -172,36 +196,68 @@ def _default_command() -> str:
 
 def prepare_dataset(manifest, raw_dir, out_root, *, lock: bool = False, force: bool = False,
                     seed: int = DEFAULT_SEED, layout: str | None = None, lock_path: Path | None = None,
-                    command: str | None = None, progress=None) -> PreparedDataset:
+                    command: str | None = None, progress=None, lock_mode: str = "flock",
+                    archive_limits: ArchiveLimits | None = None) -> PreparedDataset:
     """Convert `raw_dir` (folder or archive) for `manifest` and check it against its lock.
 
     lock=True writes the lock when there is none (or replaces it with force=True); force=True
-    also replaces an existing prepared dataset whose content differs.
+    also replaces an existing prepared dataset whose content differs. `lock_mode` is the
+    settings' (flock | file, see segbook.core.locks); `archive_limits` bound what an archive may
+    unpack to (defaults: segbook.convert.archive.ArchiveLimits).
     """
     out_root = Path(out_root)
     lock_file = Path(lock_path) if lock_path else manifest.lock_path
-    expected = read_lock(lock_file)
-    if expected is None and not lock:
+    if read_lock(lock_file) is None and not lock:
         raise InputMissing(f"{manifest.task_id} has no lock yet ({lock_file})",
                            hint="check the data, then run again with --lock to pin it")
-    pin = lock and (expected is None or force)
-    if pin:
+    if lock and (force or read_lock(lock_file) is None):
         _check_lock_writable(lock_file)
-    raw = _resolve_raw(raw_dir, out_root, manifest, force)
+    ensure_writable_dir(out_root)
+    name = manifest.dataset_name
+
+    def announce(holder) -> None:
+        if progress:
+            who = holder.describe() if holder else "holder unknown"
+            progress(f"prepare: another prepare of {name} is in progress ({who}): waiting for it")
+
+    with exclusive(lock_path_for(out_root, name), what=f"prepare of {name}", mode=lock_mode, on_wait=announce):
+        for leftover in remove_leftovers(out_root, manifest):
+            if progress:
+                progress(f"prepare: removed {leftover.name}, left by an interrupted prepare")
+        return _prepare_locked(manifest, raw_dir, out_root, lock_file, lock=lock, force=force, seed=seed,
+                               layout=layout, command=command, progress=progress, archive_limits=archive_limits)
+
+
+def lock_path_for(out_root: Path, dataset_name: str) -> Path:
+    """The lock one dataset's prepare holds (OUT/.locks/prepare-DatasetNNN_Name.lock)."""
+    return lock_path(out_root, f"prepare-{dataset_name}")
+
+
+def _prepare_locked(manifest, raw_dir, out_root: Path, lock_file: Path, *, lock: bool, force: bool, seed: int,
+                    layout: str | None, command: str | None, progress, archive_limits) -> PreparedDataset:
+    expected = read_lock(lock_file)  # again, under the lock: a prepare we waited for may have pinned it
+    pin = lock and (expected is None or force)
+    raw = _resolve_raw(raw_dir, out_root, manifest, force, archive_limits)
     discovery = discover(manifest, raw, layout)
     if not discovery.cases:
         raise InputMissing(f"no labelled cases found in {discovery.root}", hint="is the download complete?")
+    _check_raw_files(discovery)
     split = make_split([c.case_id for c in discovery.cases], seed)
     final = out_root / "nnUNet_raw" / manifest.dataset_name
     ensure_writable_dir(final.parent)
     notes = list(discovery.notes)
-    raw_print = _files_fingerprint([f for c in discovery.cases for f in c.files], discovery.root)
+    raw_print = files_fingerprint([f for c in discovery.cases for f in c.files], discovery.root)
     recipe = _recipe(manifest, discovery, seed)
-    stamp = _load_stamp(final) if final.is_dir() else None
+    metadata = _metadata(manifest, split)
+    stamp = load_stamp(final) if final.is_dir() else None
+
+    def intact() -> bool:
+        return prepared_intact(final, stamp, set(split.test), metadata, progress)
+
     if (stamp and not pin and expected is not None and stamp.get("raw") == raw_print
             and stamp.get("recipe") == recipe and stamp.get("dataset_sha256") == expected.dataset_sha256
-            and (final / "split.json").is_file() and final_intact(final, stamp)):
-        return _reuse(final, manifest, stamp, lock_file, notes)
+            and intact()):
+        return _reuse(final, manifest, load_stamp(final), lock_file, notes)
 
     reused, actual = False, None
     try:
@@ -210,23 +266,23 @@ def prepare_dataset(manifest, raw_dir, out_root, *, lock: bool = False, force: b
             actual = lock_from_conversion(manifest.task_id, split, hashes)
             if expected is not None and not pin:
                 _check_against_lock(expected, actual, lock_file, manifest, lock)
-            atomic_write_json(tmp / "dataset.json", dataset_json(manifest, split))
-            atomic_write_json(tmp / "splits_final.json", split.nnunet_splits())
-            atomic_write_json(tmp / "split.json", {**split.as_dict(), "sha256": split.sha256})
-            if stamp and stamp.get("dataset_sha256") == actual.dataset_sha256 and final_intact(final, stamp):
+            for file_name, content in metadata.items():
+                atomic_write_json(tmp / file_name, content)
+            if stamp and stamp.get("dataset_sha256") == actual.dataset_sha256 and intact():
                 raise _KeepExisting
             if final.exists() and not force:
                 raise OutputBlocked(f"{final} already holds a different prepared dataset",
                                     hint="pass --force to replace it, or choose another --out")
-            _write_stamp(tmp, manifest, discovery, actual, raw_print, recipe)
+            write_stamp(tmp, _stamp_body(manifest, discovery, actual, raw_print, recipe))
     except _KeepExisting:
         reused = True
     if pin:
         write_lock(lock_file, actual, dataset_name=manifest.dataset_name,
                    tool=f"segbook {__version__}", command=command or _default_command())
-    if reused:  # same content from other files (e.g. re-compressed): remember them, and the lock
-        stamp.update(raw=raw_print, recipe=recipe, lock_sha256=lock_sha256(actual))
-        atomic_write_json(final / STAMP, stamp)
+    if reused:  # same content from other files (e.g. re-compressed or copied): remember them, and the lock
+        kept = load_stamp(final) or stamp
+        kept.update(raw=raw_print, recipe=recipe, lock_sha256=lock_sha256(actual))
+        write_stamp(final, {k: v for k, v in kept.items() if k not in ("format", "output")})
     hashes_out = {case: {ch: h.content for ch, h in chans.items()} for case, chans in hashes.items()}
     return PreparedDataset(final, manifest.dataset_name, manifest.task_id, split, hashes_out,
                            actual.dataset_sha256, lock_file, lock_sha256(actual), discovery.layout,
@@ -235,10 +291,6 @@ def prepare_dataset(manifest, raw_dir, out_root, *, lock: bool = False, force: b
 
 class _KeepExisting(Exception):
     """Raised inside the temporary folder's scope to discard it and keep an identical dataset."""
-
-
-def final_intact(final: Path, stamp: dict) -> bool:
-    return stamp.get("output") == _output_fingerprint(final)
 
 
 def _check_against_lock(expected: LockData, actual: LockData, lock_file: Path, manifest, lock: bool):
@@ -259,13 +311,11 @@ def _check_lock_writable(lock_file: Path) -> None:
                             hint="pass --lock-file PATH (e.g. under --out) to keep it elsewhere") from exc
 
 
-def _write_stamp(tmp: Path, manifest, discovery: Discovery, actual: LockData, raw_print: str, recipe: str):
+def _stamp_body(manifest, discovery: Discovery, actual: LockData, raw_print: str, recipe: str) -> dict:
     hashes = {}
     for (case, ch), h in actual.images.items():
         hashes.setdefault(case, {})[ch] = h.content
-    atomic_write_json(tmp / STAMP, {
-        "format": "segbook-prepared/1", "task_id": manifest.task_id, "dataset_name": manifest.dataset_name,
-        "layout": discovery.layout, "raw": raw_print, "recipe": recipe, "output": _output_fingerprint(tmp),
-        "dataset_sha256": actual.dataset_sha256, "lock_sha256": lock_sha256(actual),
-        "split_sha256": actual.split_sha256, "case_hashes": hashes, "segbook": __version__,
-    })
+    return {"task_id": manifest.task_id, "dataset_name": manifest.dataset_name, "layout": discovery.layout,
+            "raw": raw_print, "recipe": recipe, "dataset_sha256": actual.dataset_sha256,
+            "lock_sha256": lock_sha256(actual), "split_sha256": actual.split_sha256, "case_hashes": hashes,
+            "segbook": __version__}

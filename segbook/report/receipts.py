@@ -78,6 +78,16 @@ def read_receipt(path: Path) -> dict:
 
 
 def _row(data: dict, path: Path) -> dict:
+    """A malformed block (a metric that is no number, a summary that is no object) is invalid
+    input naming the receipt (65), never a crash."""
+    try:
+        return _row_fields(data, path)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"receipt {path} has a malformed metrics or configuration block "
+                           f"({type(exc).__name__}: {exc})", hint="the receipt was edited or is damaged") from None
+
+
+def _row_fields(data: dict, path: Path) -> dict:
     summary = _field(data, "metrics.summary", path)
     configuration = _field(data, "configuration", path)
     name = _field(data, "configuration.name", path)
@@ -119,7 +129,11 @@ def load_runs(receipts: list[Path], cases: dict | None = None):
         data = _load(path)
         rows.append(_row(data, path))
         if cases is not None:
-            cases[str(path)] = case_dice_matrix(data.get("metrics"))
+            try:
+                cases[str(path)] = case_dice_matrix(data.get("metrics"))
+            except (AttributeError, TypeError, ValueError) as exc:
+                raise InvalidInput(f"receipt {path} has malformed per-case metrics ({type(exc).__name__}: {exc})",
+                                   hint="the receipt was edited or is damaged") from None
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
     return frame.sort_values(["task_id", "configuration", "created"], ascending=[True, True, False],
                              ignore_index=True)

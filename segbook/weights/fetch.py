@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from segbook import __version__
 from segbook.core.errors import EnvironmentProblem, InvalidInput, OutputBlocked
 from segbook.weights.checks import MISMATCH, UNPINNED, FileCheck, check_file, refusal
-from segbook.weights.registry import WeightsEntry
+from segbook.weights.registry import WeightsEntry, plain_file_name
 
 _BLOCK = 1 << 20
 _TIMEOUT_S = 60
@@ -93,8 +93,17 @@ class _Reporter:
         self.progress(f"fetch {self.name}: {_human(done)}{of}{share} at {_human(rate)}/s")
 
 
-def download(url: str, part: Path, progress: Progress) -> tuple[int, int]:
-    """Fetch `url` into `part`, continuing from its current size. Returns (resumed_from, new bytes)."""
+def _too_big(url: str, size: int, max_bytes: int) -> InvalidInput:
+    return InvalidInput(f"download of {url} is larger than its limit ({size:,} > {max_bytes:,} bytes)",
+                        hint="the server sends something else than the registered checkpoint; check the "
+                             "URL (or raise --max-size for a mirror you trust)")
+
+
+def download(url: str, part: Path, progress: Progress, max_bytes: int | None = None) -> tuple[int, int]:
+    """Fetch `url` into `part`, continuing from its current size. Returns (resumed_from, new bytes).
+
+    With `max_bytes`, a download that declares or delivers more is refused (InvalidInput) and its
+    .part removed, before it can fill the disk."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise InvalidInput(f"refusing to fetch {url}: only http(s) URLs", hint="fix the URL in the registry")
     start = part.stat().st_size if part.exists() else 0
@@ -107,7 +116,7 @@ def download(url: str, part: Path, progress: Progress) -> tuple[int, int]:
             if match and int(match.group(1)) == start:
                 return start, 0
             part.unlink()
-            return download(url, part, progress)
+            return download(url, part, progress, max_bytes)
         raise EnvironmentProblem(f"download of {url} failed: HTTP {exc.code} {exc.reason}",
                                  hint="check the URL in manifests/weights.yaml, or fetch by hand") from exc
     except (urllib.error.URLError, OSError) as exc:
@@ -119,10 +128,17 @@ def download(url: str, part: Path, progress: Progress) -> tuple[int, int]:
         total, mode = _expected_total(response, start)
         if mode == "wb":
             start = 0  # the server ignored our Range and sends the whole file
+        if max_bytes is not None and total is not None and total > max_bytes:
+            part.unlink(missing_ok=True)
+            raise _too_big(url, total, max_bytes)
         done, new = start, 0
         try:
             with open(part, mode) as handle:
                 for block in iter(lambda: response.read(_BLOCK), b""):
+                    if max_bytes is not None and done + len(block) > max_bytes:
+                        handle.close()
+                        part.unlink(missing_ok=True)
+                        raise _too_big(url, done + len(block), max_bytes)
                     handle.write(block)
                     done += len(block)
                     new += len(block)
@@ -153,10 +169,12 @@ def _expected_total(response, start: int) -> tuple[int | None, str]:
 
 
 def fetch_entry(entry: WeightsEntry, dest_dir: Path, *, trust_unpinned: bool = False, force: bool = False,
-                url: str | None = None, progress: Progress = lambda message: None) -> FetchResult:
-    """Download `entry` into `dest_dir`/`entry.file` (see the module docstring for the states)."""
+                url: str | None = None, progress: Progress = lambda message: None,
+                max_bytes: int | None = None) -> FetchResult:
+    """Download `entry` into `dest_dir`/`entry.file` (see the module docstring for the states).
+    `max_bytes` defaults to the entry's own limit (WeightsEntry.max_download_bytes)."""
     dest_dir = Path(dest_dir)
-    target = dest_dir / entry.file
+    target = dest_dir / plain_file_name(entry.file, f"weights entry {entry.scale}")
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -174,7 +192,8 @@ def fetch_entry(entry: WeightsEntry, dest_dir: Path, *, trust_unpinned: bool = F
             raise OutputBlocked(f"{target} exists and is {existing.status}",
                                 hint="pass --force to replace it with a fresh download")
     part = part_path(target)
-    resumed_from, new = download(url or entry.url, part, progress)
+    resumed_from, new = download(url or entry.url, part, progress,
+                                 entry.max_download_bytes if max_bytes is None else max_bytes)
     try:
         check = check_file(entry, part)
     except InvalidInput:  # the bytes are no loadable checkpoint: a rerun must start from scratch

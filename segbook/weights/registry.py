@@ -28,6 +28,15 @@ _UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 PUBLISHED_SIZE_TOLERANCE = 0.10
 
 
+def plain_file_name(name: str, where: str) -> str:
+    """A checkpoint's file name: fetch writes `--dest/<name>`, so no folders, no `..`, no hidden file."""
+    if not isinstance(name, str) or name in ("", ".", "..") or name.startswith(".") \
+            or any(sep in name for sep in ("/", "\\", "\0")):
+        raise InvalidInput(f"{where}: file {name!r} is not a plain file name",
+                           hint="the registry's `file` must be a name like small_ep4k.model, without folders")
+    return name
+
+
 def normalise_scale(scale: str) -> str:
     """'S', 's', 'small', 'stunet-s' -> 'S'."""
     key = str(scale).strip().lower().removeprefix("stunet-").removeprefix("stu-net-")
@@ -65,6 +74,14 @@ class WeightsEntry:
     def published_bytes(self) -> int:
         return parse_size(self.published_size)
 
+    @property
+    def max_download_bytes(self) -> int:
+        """The most a download of this checkpoint may bring: its exact size once pinned, else the
+        published size plus the tolerance (a server sending more is refused, not stored)."""
+        if self.size_bytes is not None:
+            return self.size_bytes
+        return int(self.published_bytes * (1 + PUBLISHED_SIZE_TOLERANCE))
+
     def size_plausible(self, size: int) -> bool:
         """Exact size once pinned; before that, within the tolerance of the published size."""
         if self.size_bytes is not None:
@@ -89,6 +106,7 @@ def _entry_from(raw: dict, path: Path, index: int) -> WeightsEntry:
         raise InvalidInput(f"{where} lacks {', '.join(missing)}", hint="see docs/weights.md")
     values = {key: ("" if raw.get(key) is None else raw[key]) for key in known if key in raw}
     values["scale"] = normalise_scale(values["scale"])
+    values["file"] = plain_file_name(values["file"], where)
     values["size_bytes"] = raw.get("size_bytes")
     entry = WeightsEntry(**values)
     for name in ("sha256", "tensor_sha256"):
