@@ -1,0 +1,185 @@
+"""The grid through a real Slurm: real sbatch, real `segbook finetune` cells on the demo, a real preemption.
+
+One uninterrupted native run of STU-Net-S from scratch is the reference (it also prepares and plans
+the demo once; every grid here starts from a copy of that output root). Tiny schedule, CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import clone_prepared_root, run_segbook
+
+pytestmark = pytest.mark.slurm
+
+SCHEDULE = ["--epochs", "1", "--iterations-per-epoch", "4", "--device", "cpu"]
+DEMO = "Task999_SegBookDemo"
+WEIRD = "dir $(touch PWNED) `touch PWNED`"  # must stay inert in every script and command
+PROFILE = """\
+gpu_request: none      # the test node has no GPU
+cpus: 1                # two cells at a time on the 2-CPU node
+mem: 1G
+time: "30"
+requeue_limit: 3
+signal_grace: 60
+"""
+PRETRAIN = """
+import sys
+from pathlib import Path
+from segbook.demo.pretrain import pretrain_stunet_s
+from segbook.nnunet.determinism import enable_deterministic_algorithms
+enable_deterministic_algorithms(2)
+pretrain_stunet_s(Path(sys.argv[1]), seed=12345, steps=2, progress=lambda m: None)
+"""
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict:
+    """Demo weights (a short stand-in pre-training) and an uninterrupted native scratch run."""
+    root = tmp_path_factory.mktemp("reference")
+    weights = root / "pretrained" / "stunet_s_demo.model"
+    subprocess.run([sys.executable, "-c", PRETRAIN, str(weights)], check=True, timeout=600)
+    run_segbook("finetune", "Demo", "--model", "stunet-s", "--init", "scratch", *SCHEDULE, "--out", str(root / "out"),
+                check=True)
+    receipt = json.loads((root / "out" / "runs" / DEMO / "stunet-s_scratch" / "receipt.json").read_text())
+    return {"root": root / "out", "weights": weights, "receipt": receipt}
+
+
+def _wait(what: str, condition, timeout: float, every: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _fail_fast_if_failed(out: Path, config: str, grid: Path) -> None:
+    """Stop waiting when the cell has already failed, and show why."""
+    state = out / "runs" / DEMO / config / "run_state.json"
+    invocations = json.loads(state.read_text())["invocations"] if state.is_file() else []
+    if invocations and invocations[-1]["outcome"] == "failed":
+        logs = "\n".join(p.read_text(errors="replace")[-2000:] for p in (grid / "slurm" / "logs").glob("*.out"))
+        raise AssertionError(f"{config} failed: {invocations[-1]['error']}\n{logs}")
+
+
+def _status(grid: Path) -> dict:
+    result = run_segbook("grid", "status", str(grid), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return {c["configuration"]: c for c in json.loads(result.stdout)["cells"]} | {"_": json.loads(result.stdout)}
+
+
+def _queue(cluster, job: str) -> dict[str, str]:
+    out = cluster.run("squeue", "--noheader", "--array", "--format=%i|%T", "--jobs", job, check=False).stdout
+    return dict(line.split("|") for line in out.split() if "|" in line)
+
+
+def _plan_and_submit(tmp_path, reference, configs: str, weights: Path | None) -> tuple[Path, Path, str, str]:
+    out = clone_prepared_root(reference["root"], tmp_path / "out")
+    grid = tmp_path / f"grid {WEIRD}"
+    profile = tmp_path / "site.yaml"
+    profile.write_text(PROFILE)
+    plan = ["grid", "plan", "--datasets", "Demo", "--configs", configs, *SCHEDULE, "--out", str(out), "--grid",
+            str(grid)]
+    if weights is not None:
+        plan += ["--weights", f"S={weights}", "--trust-unpinned"]
+    run_segbook(*plan, check=True)
+    submitted = run_segbook("grid", "submit", str(grid), "--backend", "slurm", "--profile", str(profile))
+    assert submitted.returncode == 0, submitted.stderr
+    job = re.search(r"^small: job (\d+), ", submitted.stdout, re.MULTILINE).group(1)
+    return out, grid, job, submitted.stdout
+
+
+def test_failed_cells_are_reported_and_only_they_are_resubmitted(slurm_cluster, reference, tmp_path):
+    bad = tmp_path / f"weights {WEIRD}" / "broken.model"
+    bad.parent.mkdir()
+    bad.write_bytes(b"not a checkpoint")
+    # the scratch cell is already done (its run folder copied from the reference): never submitted
+    out = clone_prepared_root(reference["root"], tmp_path / "out")
+    shutil.copytree(reference["root"] / "runs", out / "runs")
+    grid = tmp_path / f"grid {WEIRD}"
+    profile = tmp_path / "site.yaml"
+    profile.write_text(PROFILE)
+    run_segbook("grid", "plan", "--datasets", "Demo", "--configs", "stunet-s_scratch,stunet-s_ft", *SCHEDULE,
+                "--out", str(out), "--grid", str(grid), "--weights", f"S={bad}", "--trust-unpinned", check=True)
+    submitted = run_segbook("grid", "submit", str(grid), "--profile", str(profile))
+    assert submitted.returncode == 0, submitted.stderr
+    assert "small: job" in submitted.stdout and "1 task(s)" in submitted.stdout and "not submitted: 1 done" in \
+        submitted.stdout
+    job = re.search(r"^small: job (\d+), ", submitted.stdout, re.MULTILINE).group(1)
+    _wait("the broken cell to fail", lambda: _status(grid)["stunet-s_ft"]["state"] == "failed", 300, 2)
+    cell = _status(grid)["stunet-s_ft"]
+    assert cell["error"].startswith("exit 65: ") and cell["job"] == f"{job}_0", cell
+    assert Path(cell["log"]).is_file() and "segbook-grid: cell Task999_SegBookDemo/stunet-s_ft/all" in \
+        Path(cell["log"]).read_text()
+    assert _status(grid)["stunet-s_scratch"]["state"] == "done"
+    again = run_segbook("grid", "resubmit", str(grid), "--failed")
+    assert again.returncode == 0, again.stderr
+    record = json.loads((grid / "slurm" / "002" / "submission.json").read_text())
+    assert [a["cells"] for a in record["arrays"]] == [[f"{DEMO}/stunet-s_ft/all"]]
+    assert record["profile"] == str(profile)  # resubmit reused the last submission's profile
+    new_job = record["arrays"][0]["job_id"]
+    _wait("the resubmitted cell to fail again", lambda: _status(grid)["stunet-s_ft"]["job"] == f"{new_job}_0"
+          and _status(grid)["stunet-s_ft"]["state"] == "failed", 300, 2)
+    assert not list(tmp_path.rglob("PWNED"))
+
+
+def test_three_cells_finish_through_a_preemption_with_the_uninterrupted_bits(slurm_cluster, reference, tmp_path):
+    weights = tmp_path / f"weights {WEIRD}" / "demo.model"
+    weights.parent.mkdir()
+    shutil.copy2(reference["weights"], weights)
+    out, grid, job, printed = _plan_and_submit(tmp_path, reference, "stunet-s_scratch,stunet-s_ft,nnunet", weights)
+    assert "3 task(s)" in printed
+    cells = (grid / "slurm" / "001" / "small" / "cells.txt").read_text().split()
+    task = str(cells.index(f"{DEMO}/stunet-s_scratch/all"))
+    log = out / "runs" / DEMO / "stunet-s_scratch" / "logs" / "nnunet.log"
+
+    def training_started() -> bool:
+        _fail_fast_if_failed(out, "stunet-s_scratch", grid)
+        text = log.read_text(errors="replace") if log.is_file() else ""
+        return "nnUNetv2_train" in text and "Epoch 0" in text.split("nnUNetv2_train", 1)[1]
+
+    _wait("the scratch cell to start training", training_started, 480, 0.3)
+    # what Slurm does before preemption or the time limit (--signal=B:USR1@grace), by hand
+    slurm_cluster.run("scancel", "--signal=USR1", "--batch", f"{job}_{task}")
+    _wait("the preempted task to be requeued", lambda: _queue(slurm_cluster, job).get(f"{job}_{task}") == "PENDING"
+          and (out / "runs" / DEMO / "stunet-s_scratch" / "train_state.json").is_file(), 180, 0.5)
+    preempted = _status(grid)["stunet-s_scratch"]
+    assert (preempted["state"], preempted["restarts"]) == ("preempted", 1), preempted
+    # Slurm holds a requeued job for about two minutes before it may start again: let it go now
+    slurm_cluster.run("scontrol", "update", f"JobId={job}_{task}", "StartTime=now")
+    _wait("all three cells to finish", lambda: not _queue(slurm_cluster, job)
+          and all(_status(grid)[c]["state"] == "done" for c in ("nnunet", "stunet-s_scratch", "stunet-s_ft")), 600, 3)
+
+    status = _status(grid)
+    assert status["_"]["summary"].startswith("3 cells: 3 done; 1 interruption(s) so far"), status["_"]["summary"]
+    text = run_segbook("grid", "status", str(grid)).stdout
+    assert re.search(r"stunet-s_scratch/all\s+done \(requeued 1x\)", text), text
+    slurm_log = Path(status["stunet-s_scratch"]["log"]).read_text()
+    assert "received SIGUSR1, forwarding it to segbook" in slurm_log
+    assert "requeueing, restart 1 of 3" in slurm_log and ", restart 1, on " in slurm_log
+    run_dir = out / "runs" / DEMO / "stunet-s_scratch"
+    history = json.loads((run_dir / "run_state.json").read_text())["invocations"]
+    assert [(i["outcome"], i["slurm_job"], i["slurm_restarts"]) for i in history] == [
+        ("interrupted", f"{job}_{task}", 0), ("done", f"{job}_{task}", 1)]
+    receipt = json.loads((run_dir / "receipt.json").read_text())
+    expected = reference["receipt"]
+    assert receipt["configuration"]["resumed"] is True
+    assert receipt["hashes"]["final_weights"] == expected["hashes"]["final_weights"]
+    assert receipt["hashes"]["predictions"] == expected["hashes"]["predictions"]
+
+    report = run_segbook("grid", "report", str(grid))
+    assert report.returncode == 0, report.stderr
+    ledger = (grid / "report" / "ledger.csv").read_text().splitlines()
+    assert len(ledger) == 1 + 3 and all(",done," in line for line in ledger[1:])
+    assert run_segbook("grid", "submit", str(grid)).stdout.startswith("nothing to submit (3 done)")
+    assert not list(tmp_path.rglob("PWNED"))
