@@ -16,7 +16,7 @@ from segbook.grid.commands import RUNTIMES, Runtime
 from segbook.grid.gridfile import Grid, read_grid
 from segbook.grid.images import ImageCheck, check_image
 from segbook.grid.preflight import Problem, check_locks, check_raw_folders, raise_problems
-from segbook.grid.profile import load_profile
+from segbook.grid.profile import load_profile, time_hours
 from segbook.grid.status import grid_status, needs_resubmit, needs_submit
 from segbook.grid.submit import (
     PlannedArray,
@@ -93,6 +93,23 @@ def _runtime(request: SubmitRequest, apptainer: str, warnings: list[str]) -> tup
     return Runtime(request.runtime, image, check.digest if check else None, mismatch, binary), check
 
 
+def requeue_warnings(grid: Grid, entries, profile) -> list[str]:
+    """Cells whose estimated training spans more time-limited jobs than the requeue limit allows."""
+    from segbook.grid.cost import estimate  # noqa: PLC0415
+
+    warnings = []
+    cost = estimate(entries, grid.settings.epochs, grid.settings.iterations_per_epoch)
+    for config, c in cost.by_config.items():
+        resource_class = next(e.cell.resource_class for e in entries if e.cell.configuration == config)
+        limit = time_hours(profile.resources(resource_class).time)
+        restarts = int(max(c.per_cell_hours) // limit) if limit else 0
+        if restarts > profile.requeue_limit:
+            warnings.append(f"{config} cells need about {max(c.per_cell_hours):.0f} GPU-hours ({cost.table.status}): "
+                            f"{restarts} restarts at a {profile.resources(resource_class).time} time limit, more "
+                            f"than requeue_limit {profile.requeue_limit}; raise it in the site profile")
+    return warnings
+
+
 def submit_grid(request: SubmitRequest, progress) -> SubmitOutcome:
     if request.backend not in BACKENDS:
         raise UsageProblem(f"unknown --backend {request.backend!r}", hint=f"one of {', '.join(BACKENDS)}")
@@ -116,6 +133,7 @@ def submit_grid(request: SubmitRequest, progress) -> SubmitOutcome:
     if not entries:
         return outcome
     _recheck_inputs(grid, entries)
+    outcome.warnings += requeue_warnings(grid, entries, profile)
     folder = next_submission_folder(grid)
     outcome.folder = folder
     outcome.arrays = plan_arrays(grid, entries, runtime, profile, folder)

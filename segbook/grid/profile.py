@@ -65,6 +65,19 @@ class SiteProfile:
         return self.classes[resource_class]
 
 
+def time_hours(text: str) -> float:
+    """A Slurm time limit in hours: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS (already validated)."""
+    days, _, rest = text.rpartition("-") if "-" in text else ("0", "", text)
+    parts = [int(p) for p in rest.split(":")]
+    if "-" in text:  # D-HH[:MM[:SS]]
+        hours, minutes, seconds = (parts + [0, 0])[:3]
+    elif len(parts) == 3:
+        hours, minutes, seconds = parts
+    else:  # MM or MM:SS
+        hours, minutes, seconds = 0, parts[0], (parts[1] if len(parts) > 1 else 0)
+    return int(days or 0) * 24 + hours + minutes / 60 + seconds / 3600
+
+
 def _fail(where: str, key: str, message: str) -> InvalidInput:
     return InvalidInput(f"site profile {where}: {key}: {message}",
                         hint="see docs/hpc.md and docs/examples/site-profile.yaml for every key and its format")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -119,3 +120,17 @@ def test_the_ledger_lists_every_cell_next_to_the_paper(spleen_grid):
     assert (folder / "ledger.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     again = run_segbook("grid", "report", str(grid), env=env)
     assert again.returncode == 73  # never overwrite without --force
+
+
+def test_one_array_per_resource_class_and_a_warning_when_requeues_cannot_cover_a_cell(spleen_grid):
+    grid, out, env = spleen_grid
+    write_receipt(out, f"{SPLEEN}/nnunet/all", 0.95)  # done: left out
+    result = run_segbook("grid", "submit", str(grid), "--dry-run", env=env)
+    assert result.returncode == 0, result.stderr
+    arrays = re.findall(r"^==> .*/(\w+)\.sbatch \((\d+) task\(s\)\)$", result.stdout, re.MULTILINE)
+    assert arrays == [("small", "2"), ("large", "2"), ("huge", "2")]
+    assert "left out: 1 done" in result.stdout
+    # 1000 x 250 iterations of STU-Net-H: about 289 estimated GPU-hours, 12 jobs of 24 h > requeue_limit 10
+    assert re.search(r"warning: stunet-h_scratch cells need about 289 GPU-hours \(estimate\): 12 restarts at a "
+                     r"24:00:00 time limit, more than requeue_limit 10", result.stderr), result.stderr
+    assert "stunet-l_scratch cells need" not in result.stderr
