@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shlex
 import shutil
 import subprocess
@@ -202,3 +204,18 @@ def test_missing_raw_folder_or_lock_is_found_again_before_submission(tmp_path):
     assert_two_line_error(result, 66, "raw folder missing: Task009_Spleen", "no lock yet: Task009_Spleen")
     assert not (grid / "slurm").exists()
     assert read_grid(grid).entries[0].raw == str(raw)
+
+
+def test_sif_labels_are_read_from_either_form_of_apptainer_inspect_json():
+    from segbook.grid.images import LABEL_LOCK, LABEL_VERSION, compare, expected_labels, parse_inspect_json
+
+    labels = {LABEL_VERSION: "0.1.0", LABEL_LOCK: "ab" * 32}
+    wrapped = json.dumps({"data": {"attributes": {"labels": labels}, "type": "container"}})
+    bare = json.dumps({"attributes": {"labels": labels}})
+    assert parse_inspect_json(wrapped, Path("x.sif")) == labels == parse_inspect_json(bare, Path("x.sif"))
+    assert parse_inspect_json("{}", Path("x.sif")) == {}
+    expected = expected_labels()
+    assert expected[LABEL_LOCK] == hashlib.sha256((REPO / "containers" / "requirements.lock").read_bytes()).hexdigest()
+    check = compare("x.sif", None, labels, expected)
+    assert not check.matches and check.differences == [
+        f"{LABEL_LOCK} is {'ab' * 32!r}, this checkout has {expected[LABEL_LOCK]!r}"]
