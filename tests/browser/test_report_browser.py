@@ -39,8 +39,8 @@ def report_page(tmp_path_factory) -> Path:
     catalog = load_catalog()
     ids = list(benchmark_datasets(catalog)["task_id"])[::7][:12]
     receipts = write_grid(out, catalog, ids, ["nnunet", "stunet-b_scratch", "stunet-b_ft", "stunet-l_ft"])
-    write_run(out, "Task999_SegBookDemo", "stunet-s_ft", dice_around(85, 2, 2, 3.0, 1), seed=1)
-    write_run(out, "Task999_SegBookDemo", "stunet-s_scratch", dice_around(78, 2, 2, 3.0, 2), seed=2)
+    write_run(out, "Task990_MyOrgans", "stunet-s_ft", dice_around(85, 2, 2, 3.0, 1), seed=1)
+    write_run(out, "Task990_MyOrgans", "stunet-s_scratch", dice_around(78, 2, 2, 3.0, 2), seed=2)
     tamper_prediction(receipts[6])
     build_report(out / "report", out_root=out, verify=True)
     return out / "report" / "report.html"

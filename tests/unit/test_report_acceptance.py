@@ -44,7 +44,7 @@ def grid(tmp_path_factory):
     catalog = load_catalog()
     ids = ["Task009_Spleen", "Task002_Heart", "Task006_Lung", "Task013_ACDC"]
     receipts = write_grid(out, catalog, ids, ["stunet-b_scratch", "stunet-b_ft"], n_cases=10)
-    write_run(out, "Task999_SegBookDemo", "stunet-s_ft", dice_around(80, 2, 2, 3.0, 5), seed=5)
+    write_run(out, "Task990_MyOrgans", "stunet-s_ft", dice_around(80, 2, 2, 3.0, 5), seed=5)
     tamper_prediction(receipts[3])  # Task002_Heart / stunet-b_ft
     return out
 
@@ -66,7 +66,7 @@ def test_report_marks_each_cell_and_the_unverified_one(grid, tmp_path):
         assert row.acceptance == ("interval" if in_ci else "tolerance" if row.within else "neither")
         assert row.ci_low <= row.dsc <= row.ci_high
     assert {"interval", "neither"} <= set(paired.acceptance)  # the grid's offsets give both
-    demo = table[table.task_id == "Task999_SegBookDemo"].iloc[0]
+    demo = table[table.task_id == "Task990_MyOrgans"].iloc[0]
     assert demo.acceptance == "no paper value" and math.isnan(demo.reproduces)
     h = outcome.headline
     assert h["cells"] == 9 and h["with_paper"] == 8 and h["unverified"] == 1
