@@ -3,8 +3,8 @@
 The statistic is the receipt's own DSC: per foreground class the mean over cases (leaving out
 cases where the class is undefined, NaN), then the mean over classes (see segbook.evaluate.result).
 A resample draws the run's test cases with replacement; its per-class sums and counts are two
-matrix products of the resample's case counts with the case x class matrix, so 1,000 resamples of
-a cell cost two small BLAS calls. The 95 % interval is the 2.5th and 97.5th percentile of the
+products of the resamples' case counts with the case x class matrix, so 1,000 resamples of a cell
+cost two small einsum calls. The 95 % interval is the 2.5th and 97.5th percentile of the
 1,000 resampled statistics (percentile bootstrap).
 
 Each cell draws from its own random stream, seeded from BOOTSTRAP_SEED and the cell's name
@@ -82,8 +82,13 @@ def resampled_means(values: np.ndarray, rng: np.random.Generator, n_resamples: i
     counts = np.bincount((draws + offsets).ravel(), minlength=n_resamples * n_cases)
     counts = counts.reshape(n_resamples, n_cases).astype(float)
     valid = ~np.isnan(values)
-    sums = counts @ np.where(valid, values, 0.0)  # resamples x classes
-    drawn = counts @ valid.astype(float)
+    # einsum's own loops, not BLAS: the same sums whatever the thread count (BLAS splits its reductions by
+    # thread), and no thread start-up per small product (2.6 s vs 0.7 s for 609 cells on 2 busy cores)
+    sums = np.einsum("rn,nc->rc", counts, np.where(valid, values, 0.0))  # resamples x classes
+    if valid.all():  # the usual case: every class defined in every case; each resample draws n cases
+        drawn = np.full(sums.shape, float(n_cases))
+    else:
+        drawn = np.einsum("rn,nc->rc", counts, valid.astype(float))
     per_class = np.divide(sums, drawn, out=np.full_like(sums, np.nan), where=drawn > 0)
     defined = ~np.isnan(per_class)
     n_defined = defined.sum(axis=1)

@@ -24,8 +24,9 @@ def test_statistic_is_the_receipts_mean_dice():
     assert np.allclose(bootstrap.case_dice_matrix(metrics), values, equal_nan=True)
 
 
-def test_vectorised_resamples_equal_a_plain_loop_over_the_same_draws():
-    values = _matrix(seed=3, n=9, c=4, missing=0.3)
+@pytest.mark.parametrize("missing", [0.0, 0.3])
+def test_vectorised_resamples_equal_a_plain_loop_over_the_same_draws(missing):
+    values = _matrix(seed=3, n=9, c=4, missing=missing)
     fast = bootstrap.resampled_means(values, np.random.Generator(np.random.PCG64(7)), 200)
     draws = bootstrap.draw_cases(np.random.Generator(np.random.PCG64(7)), len(values), 200)
     slow = [bootstrap.mean_dice(values[rows]) for rows in draws]
