@@ -155,6 +155,11 @@ def test_three_cells_finish_through_a_preemption_with_the_uninterrupted_bits(slu
           and (out / "runs" / DEMO / "stunet-s_scratch" / "train_state.json").is_file(), 180, 0.5)
     preempted = _status(grid)["stunet-s_scratch"]
     assert (preempted["state"], preempted["restarts"]) == ("preempted", 1), preempted
+    # stopped inside the training: a mid-epoch checkpoint, not the final one
+    checkpoint = json.loads((out / "runs" / DEMO / "stunet-s_scratch" / "train_state.json").read_text())
+    assert (checkpoint["checkpoint"], checkpoint["epoch"]) == ("checkpoint_latest.pth", 0), checkpoint
+    assert 1 <= checkpoint["iteration"] <= 4, checkpoint
+    assert "epoch 0/1 + " in preempted["detail"], preempted
     # Slurm holds a requeued job for about two minutes before it may start again: let it go now
     slurm_cluster.run("scontrol", "update", f"JobId={job}_{task}", "StartTime=now")
     _wait("all three cells to finish", lambda: not _queue(slurm_cluster, job)
