@@ -87,8 +87,9 @@ def _banner(lead) -> str:
         extra = len(lead.unverified) - BANNER_ITEMS
         more = f"<li>… and {extra} more (see the table)</li>" if extra > 0 else ""
         return (f'<div class="alarm" role="alert"><strong>{len(lead.unverified)} receipt(s) FAILED '
-                f"verification</strong> — their files no longer match the hashes they record; those cells "
-                f"are not counted as reproduced.<ul>{items}{more}</ul></div>")
+                f"verification</strong> — their run folders do not match what they record, or cannot be read; "
+                f"those cells are not counted as reproduced (receipts copied without their run folders: "
+                f"--no-verify).<ul>{items}{more}</ul></div>")
     if not lead.verification_enabled:
         return ('<div class="notice">Receipts were <strong>not verified</strong> against their files '
                 "(built with --no-verify).</div>")
