@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh: run the SegBook image with Docker, Podman or Apptainer, hardened, with the mount contract
 #   /input (host raw data, read-only)   /output (everything written)   /weights (read-only)
-# It prints the command it runs and returns the container's exit code.
+# It prints the command it runs, shows the container's /output paths as host paths, lists the
+# receipts, reports and demo PNG a run wrote, and returns the container's exit code.
 # Its own errors: one line `error: ...` and one `hint: ...`, with the kit's exit codes:
 #   2 usage · 66 input folder missing, or no weights for a pre-trained run · 73 output folder not
 #   writable by the mapped uid · 78 no container runtime, image missing, GPU asked for but absent.
@@ -14,7 +15,8 @@ usage() {
     cat <<'EOF'
 Usage: run.sh [OPTIONS] [--] SEGBOOK_ARGS...
 
-Run `segbook SEGBOOK_ARGS...` in the SegBook container.
+Run `segbook SEGBOOK_ARGS...` in the SegBook container. Paths it prints under /output are shown as
+the --output folder on this host; afterwards the receipts, report.html and demo PNG it wrote are listed.
 
 Options:
   --runtime docker|podman|apptainer   container runtime (default: the first that works, in that order)
