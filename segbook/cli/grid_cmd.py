@@ -191,6 +191,11 @@ def resubmit(grid_dir, only_failed, backend, profile, runtime, image, allow_imag
 
     Runtime, image and profile default to the last submission's. Interrupted cells continue
     from their checkpoint; failed ones start their failed stage again.
+
+    \b
+    Examples:
+      segbook grid resubmit grid/ --failed --dry-run
+      segbook grid resubmit grid/ --failed --profile site-bigger-gpus.yaml
     """
     if not only_failed:
         raise UsageProblem("resubmit needs --failed", hint="segbook grid resubmit GRID --failed")
@@ -203,7 +208,13 @@ def resubmit(grid_dir, only_failed, backend, profile, runtime, image, allow_imag
 def status(grid_dir, fmt):
     """Every cell: pending, queued, running, preempted (requeued k times), done (mean Dice) or failed
     (error line and log), from the run folders plus squeue/sacct when Slurm answers. One summary
-    line on top."""
+    line on top.
+
+    \b
+    Examples:
+      segbook grid status grid/
+      segbook grid status grid/ --format json | jq '.cells[] | select(.state == "failed")'
+    """
     from segbook.grid.gridfile import read_grid  # noqa: PLC0415
     from segbook.grid.status import grid_status, summary_line  # noqa: PLC0415
 
@@ -237,7 +248,13 @@ def status(grid_dir, fmt):
 def report(grid_dir, out_dir, tolerance, force):
     """The reproduction ledger: our Dice next to the paper's for every cell (status where not
     done), as CSV, Markdown, a heat map PNG and an HTML page, with the paper's groupings and the
-    mean fine-tuning gains recomputed from the done cells."""
+    mean fine-tuning gains recomputed from the done cells.
+
+    \b
+    Examples:
+      segbook grid report grid/                 # GRID/report/ledger.html, .csv, .md, .png
+      segbook grid report grid/ --tolerance 1 --out ledger-strict --force
+    """
     from segbook.catalog import load_catalog  # noqa: PLC0415
     from segbook.grid.gridfile import read_grid  # noqa: PLC0415
     from segbook.grid.ledger import build_ledger, write_ledger  # noqa: PLC0415
