@@ -271,8 +271,7 @@ def _prepare_locked(manifest, raw_dir, out_root: Path, lock_file: Path, *, lock:
             if stamp and stamp.get("dataset_sha256") == actual.dataset_sha256 and intact():
                 raise _KeepExisting
             if final.exists() and not force:
-                raise OutputBlocked(f"{final} already holds a different prepared dataset",
-                                    hint="pass --force to replace it, or choose another --out")
+                _refuse_replacing(final, stamp, actual)
             write_stamp(tmp, _stamp_body(manifest, discovery, actual, raw_print, recipe))
     except _KeepExisting:
         reused = True
@@ -287,6 +286,14 @@ def _prepare_locked(manifest, raw_dir, out_root: Path, lock_file: Path, *, lock:
     return PreparedDataset(final, manifest.dataset_name, manifest.task_id, split, hashes_out,
                            actual.dataset_sha256, lock_file, lock_sha256(actual), discovery.layout,
                            reused=reused, lock_written=pin, notes=notes)
+
+
+def _refuse_replacing(final: Path, stamp: dict | None, actual: LockData) -> None:
+    if stamp and stamp.get("dataset_sha256") == actual.dataset_sha256:
+        raise OutputBlocked(f"{final} was changed since it was prepared: its files no longer match its stamp",
+                            hint="pass --force to replace it with a fresh conversion")
+    raise OutputBlocked(f"{final} already holds a different prepared dataset",
+                        hint="pass --force to replace it, or choose another --out")
 
 
 class _KeepExisting(Exception):

@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -93,19 +97,46 @@ def read_volume(path: Path, shown: str | None = None):
     return image
 
 
+@contextmanager
+def _c_stderr_captured() -> Iterator[list[str]]:
+    """Collect what C libraries print on file descriptor 2 (the NIfTI writer reports a failed write
+    there, e.g. '** ERROR: NWAD: wrote only 0 of 196608 bytes'): the CLI's contract is two lines."""
+    lines: list[str] = []
+    try:
+        sys.stderr.flush()
+        sink = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2, or no room for the sink: write uncaptured
+        yield lines
+        return
+    with sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(ln.strip() for ln in sink.read().decode(errors="replace").splitlines() if ln.strip())
+
+
 def write_volume(image, path: Path, *, compress: bool = True) -> Path:
     """Write `image` to `path` and check the file is complete (OutputBlocked 73 if it is not)."""
     import SimpleITK as sitk  # noqa: PLC0415
 
     path = Path(path)
-    try:
-        sitk.WriteImage(image, str(path), compress)
-    except RuntimeError as exc:
-        raise OutputBlocked(f"cannot write {path} ({first_line(exc)})", hint=WRITE_FAILED_HINT) from exc
+    with _c_stderr_captured() as said:
+        try:
+            sitk.WriteImage(image, str(path), compress)
+        except RuntimeError as exc:
+            raise OutputBlocked(f"cannot write {path} ({first_line(exc)})", hint=WRITE_FAILED_HINT) from exc
     problem = _written_problem(path)
     if problem:
         path.unlink(missing_ok=True)  # never leave a short file behind under a real name
-        raise OutputBlocked(f"writing {path} failed silently: the file {problem}", hint=WRITE_FAILED_HINT)
+        detail = f" ({said[-1][:120]})" if said else ""
+        raise OutputBlocked(f"writing {path} failed silently: the file {problem}{detail}", hint=WRITE_FAILED_HINT)
+    if said:  # a successful write that printed something: pass it on, it was not ours to swallow
+        print("\n".join(said), file=sys.stderr)
     return path
 
 
