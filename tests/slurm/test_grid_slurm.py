@@ -20,7 +20,7 @@ from tests.helpers import clone_prepared_root, run_segbook
 
 pytestmark = pytest.mark.slurm
 
-SCHEDULE = ["--epochs", "1", "--iterations-per-epoch", "4", "--device", "cpu"]
+SCHEDULE = ["--epochs", "1", "--iterations-per-epoch", "10", "--device", "cpu"]  # ~10 s of training to hit
 DEMO = "Task999_SegBookDemo"
 WEIRD = "dir $(touch PWNED) `touch PWNED`"  # must stay inert in every script and command
 PROFILE = """\
@@ -141,12 +141,12 @@ def test_three_cells_finish_through_a_preemption_with_the_uninterrupted_bits(slu
     assert "3 task(s)" in printed
     cells = (grid / "slurm" / "001" / "small" / "cells.txt").read_text().split()
     task = str(cells.index(f"{DEMO}/stunet-s_scratch/all"))
-    log = out / "runs" / DEMO / "stunet-s_scratch" / "logs" / "nnunet.log"
+    results = out / "runs" / DEMO / "stunet-s_scratch" / "nnUNet_results"
 
     def training_started() -> bool:
         _fail_fast_if_failed(out, "stunet-s_scratch", grid)
-        text = log.read_text(errors="replace") if log.is_file() else ""
-        return "nnUNetv2_train" in text and "Epoch 0" in text.split("nnUNetv2_train", 1)[1]
+        # nnU-Net's own training log is written line by line (the kit's copy of its stdout is buffered)
+        return any("Epoch 0" in log.read_text(errors="replace") for log in results.rglob("training_log_*.txt"))
 
     _wait("the scratch cell to start training", training_started, 480, 0.3)
     # what Slurm does before preemption or the time limit (--signal=B:USR1@grace), by hand
@@ -158,7 +158,7 @@ def test_three_cells_finish_through_a_preemption_with_the_uninterrupted_bits(slu
     # stopped inside the training: a mid-epoch checkpoint, not the final one
     checkpoint = json.loads((out / "runs" / DEMO / "stunet-s_scratch" / "train_state.json").read_text())
     assert (checkpoint["checkpoint"], checkpoint["epoch"]) == ("checkpoint_latest.pth", 0), checkpoint
-    assert 1 <= checkpoint["iteration"] <= 4, checkpoint
+    assert 1 <= checkpoint["iteration"] <= 10, checkpoint
     assert "epoch 0/1 + " in preempted["detail"], preempted
     # Slurm holds a requeued job for about two minutes before it may start again: let it go now
     slurm_cluster.run("scontrol", "update", f"JobId={job}_{task}", "StartTime=now")
