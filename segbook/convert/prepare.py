@@ -37,6 +37,7 @@ from segbook.catalog.lock import (
     write_lock,
 )
 from segbook.convert.archive import ArchiveLimits, is_archive, unpack
+from segbook.convert.dataset_files import nnunet_channel_name, prepared_metadata  # noqa: F401 - re-exported
 from segbook.convert.images import convert_case
 from segbook.convert.layouts import Discovery, discover, visible
 from segbook.convert.prepared_stamp import files_fingerprint, load_stamp, prepared_intact, write_stamp
@@ -50,9 +51,7 @@ from segbook.core.volumes import check_regular_file
 
 CONVERTER_VERSION = 1  # bump when conversion output changes for the same input
 DOWNLOADS_DIR = "downloads"  # OUT/downloads/<task>: unpacked archives
-NNUNET_CHANNEL_NAMES = {"CTNormalization": "CT", "NoNormalization": "noNorm",
-                        "RescaleTo01Normalization": "rescale_to_0_1"}
-_NNUNET_RESERVED = {"ct", "nonorm", "zscore", "rescale_to_0_1", "rgb_to_0_1"}
+
 
 
 @dataclass
@@ -83,29 +82,6 @@ class PreparedDataset:
         lock = "lock written" if self.lock_written else "matches its lock"
         return (f"{self.task_id}: {state} in {self.dataset_dir} ({self.n_train} training, {self.n_test} test "
                 f"cases; {lock}; dataset sha256 {self.dataset_sha256[:16]}...)")
-
-
-def nnunet_channel_name(channel: dict) -> str:
-    """dataset.json channel name that makes nnU-Net pick the manifest's normalisation."""
-    norm = channel["normalization"]
-    if norm in NNUNET_CHANNEL_NAMES:
-        return NNUNET_CHANNEL_NAMES[norm]
-    return "zscore" if channel["name"].casefold() in _NNUNET_RESERVED else channel["name"]
-
-
-def dataset_json(manifest, split: Split) -> dict:
-    return {
-        "channel_names": {str(i): nnunet_channel_name(ch) for i, ch in enumerate(manifest.channels)},
-        "labels": {name: value for value, name in sorted(manifest.labels.items())},
-        "numTraining": len(split.train),
-        "file_ending": ".nii.gz",
-        "name": manifest.dataset_name,
-        "description": f"{manifest.display_name} ({manifest.task_id}), prepared by segbook {__version__}",
-        "reference": manifest.source.get("homepage") or "",
-        "licence": manifest.source.get("licence", "unknown"),
-        "segbook": {"task_id": manifest.task_id, "channels": list(manifest.channel_names),
-                    "test_cases": len(split.test), "split_seed": split.seed, "split_sha256": split.sha256},
-    }
 
 
 def _recipe(manifest, discovery: Discovery, seed: int) -> str:
@@ -159,12 +135,6 @@ def remove_leftovers(out_root: Path, manifest) -> list[Path]:
                 leftover.unlink(missing_ok=True)
             removed.append(leftover)
     return removed
-
-
-def _metadata(manifest, split: Split) -> dict[str, object]:
-    """The JSON files of a prepared dataset besides the stamp, exactly as written."""
-    return {"dataset.json": dataset_json(manifest, split), "splits_final.json": split.nnunet_splits(),
-            "split.json": {**split.as_dict(), "sha256": split.sha256}}
 
 
 def _reuse(final: Path, manifest, stamp: dict, lock_path: Path, notes: list[str]) -> PreparedDataset:
@@ -248,7 +218,7 @@ def _prepare_locked(manifest, raw_dir, out_root: Path, lock_file: Path, *, lock:
     notes = list(discovery.notes)
     raw_print = files_fingerprint([f for c in discovery.cases for f in c.files], discovery.root)
     recipe = _recipe(manifest, discovery, seed)
-    metadata = _metadata(manifest, split)
+    metadata = prepared_metadata(manifest, split)
     stamp = load_stamp(final) if final.is_dir() else None
 
     def intact() -> bool:
