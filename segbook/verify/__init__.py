@@ -24,7 +24,7 @@ from segbook.core.receipt import RECEIPT_NAME, load_receipt
 from segbook.core.splits import Split
 from segbook.verify.fields import confined, field, name_map
 from segbook.verify.finding import Finding
-from segbook.verify.rederive import check_against_lock, rederive_metrics, reference_label_paths
+from segbook.verify.rederive import check_against_lock, rederive_metrics, reference_label_paths, validate
 
 __all__ = ["COMPARED_HASHES", "Finding", "check_expected", "check_files", "compare_receipts", "receipt_path"]
 
@@ -84,6 +84,7 @@ def check_files(path: Path, progress: Callable[[str], None] = lambda msg: None, 
     labels = name_map(receipt, "hashes.test_labels", path)
     labels_dir, label_files = reference_label_paths(run_dir, receipt, sorted(labels), path)
     recorded_split = field(receipt, "hashes.split", str, path)
+    validate(receipt, path)
 
     findings = [_recompute("split", recorded_split, split_file, "split.json", lambda p: _split_of(p).sha256),
                 _recompute("plans", field(receipt, "hashes.plans", str, path), plans_file, "plans.json", plans_hash)]

@@ -83,6 +83,14 @@ def check_against_lock(receipt: dict, where: Path, run_dir: Path, labels: dict[s
     return findings
 
 
+def validate(receipt: dict, where: Path) -> None:
+    """Check up front every field the re-derivation reads (InvalidInput before any work)."""
+    safe_name(field(receipt, "dataset.task_id", str, where), "dataset.task_id", where)
+    field(receipt, "dataset.lock_sha256", (str, type(None)), where)
+    field(receipt, "metrics", dict, where)
+    _labels(receipt, where)
+
+
 def _labels(receipt: dict, where: Path) -> dict[int, str]:
     raw = field(receipt, "dataset.labels", dict, where)
     try:
