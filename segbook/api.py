@@ -50,6 +50,7 @@ class FinetuneRequest:
     force: bool = False
     lock: bool = False
     verbose: bool = False
+    plan: str = "auto"  # auto (the paper's plan where the catalog has one) | paper | nnunet
     checkpoint_minutes: float = DEFAULT_CHECKPOINT_MINUTES
     wait: bool = True  # for another process running the same cell (else exit 73 at once)
     settings: Settings = field(default_factory=Settings)
@@ -107,6 +108,7 @@ def finetune(request: FinetuneRequest, progress: Progress) -> RunResult:
     ensure_writable_dir(request.out_root)
     device = resolve_device(request.device)
     located = stages.locate_dataset(request)
+    plan = stages.choose_plan(located.manifest, request.plan)
     layout = RunLayout(request.out_root, located.task_id, request.configuration.name, request.fold)
     with exclusive(lock_path(request.out_root, run_lock_name(layout)), what="run of this cell",
                    wait=request.wait, mode=request.settings.lock_mode,
@@ -124,7 +126,7 @@ def finetune(request: FinetuneRequest, progress: Progress) -> RunResult:
         journal = RunJournal(layout.run_dir, slurm_job=request.settings.slurm_job,
                              slurm_restarts=request.settings.slurm_restarts)
         try:
-            result = _run_stages(request, located, layout, device, journal, progress)
+            result = _run_stages(request, located, plan, layout, device, journal, progress)
         except Interrupted as exc:
             journal.end("interrupted", int(exc.exit_code), exc.message)
             raise
@@ -138,9 +140,9 @@ def finetune(request: FinetuneRequest, progress: Progress) -> RunResult:
         return result
 
 
-def _run_stages(request: FinetuneRequest, located, layout: RunLayout, device: str, journal: RunJournal,
+def _run_stages(request: FinetuneRequest, located, plan, layout: RunLayout, device: str, journal: RunJournal,
                 progress: Progress) -> RunResult:
-    from segbook.nnunet.steps import plan_and_preprocess  # noqa: PLC0415
+    from segbook.nnunet.planning import plan_and_preprocess  # noqa: PLC0415
     from segbook.pipeline import stages  # noqa: PLC0415
     from segbook.pipeline.run_receipt import write_run_receipt  # noqa: PLC0415
 
@@ -153,14 +155,14 @@ def _run_stages(request: FinetuneRequest, located, layout: RunLayout, device: st
     else:
         weights = None
     with timings.stage("plan"):
-        planned = plan_and_preprocess(request.out_root, dataset.dataset_name, dataset.dataset_sha256,
-                                      processes=max(1, request.effective_threads() or 2),
+        planned = plan_and_preprocess(request.out_root, dataset.dataset_name, dataset.dataset_sha256, plan,
+                                      task_id=dataset.task_id, processes=max(1, request.effective_threads() or 2),
                                       log=layout.log_file, progress=progress, lock_mode=request.settings.lock_mode,
                                       verbose=request.verbose)
     with timings.stage("train"):
-        trained = stages.train(request, dataset, layout, device, weights, journal, progress)
+        trained = stages.train(request, dataset, layout, planned, device, weights, journal, progress)
     with timings.stage("predict"):
-        predictions = stages.predict_test_cases(request, dataset, layout, device, progress)
+        predictions = stages.predict_test_cases(request, dataset, layout, trained, device, progress)
     with timings.stage("evaluate"):
         metrics = stages.evaluate_test_cases(dataset, layout, progress)
     receipt_path, receipt = write_run_receipt(

@@ -36,6 +36,10 @@ from segbook.nnunet.train_config import DEFAULT_CHECKPOINT_MINUTES
 @click.option("--raw", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding the dataset as downloaded (prepared first; see `segbook prepare`).")
 @click.option("--lock", is_flag=True, help="Write the dataset's lock if it has none yet (see `segbook prepare`).")
+@click.option("--plan", type=click.Choice(["auto", "paper", "nnunet"]), default="auto", show_default=True,
+              help="Patch size and target spacing: the paper's reference plan for this dataset (paper; what auto "
+                   "picks when the catalog has one) or nnU-Net 2.8.1's own planner (nnunet; auto's choice for "
+                   "datasets without one). Either way nnU-Net plans the rest (see docs/plans.md).")
 @click.option("--fold", type=click.Choice(["all", "0", "1", "2", "3", "4"]), default="all", show_default=True,
               help="Train on all training cases, or on one cross-validation fold.")
 @schedule_options
@@ -52,7 +56,7 @@ from segbook.nnunet.train_config import DEFAULT_CHECKPOINT_MINUTES
               help="If another process is running this same cell into this --out: wait for it (then usually "
                    "'nothing to do'), or exit 73 at once.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def finetune(dataset, model, init, weights, trust_unpinned, raw, lock, fold, epochs, iterations_per_epoch,
+def finetune(dataset, model, init, weights, trust_unpinned, raw, lock, plan, fold, epochs, iterations_per_epoch,
              seed, deterministic, threads, data_workers, device, out_root, force, verbose, checkpoint_minutes,
              wait, quiet):
     """Run DATASET end to end: prepare, plan, train, predict the held-out test cases, evaluate,
@@ -81,7 +85,7 @@ def finetune(dataset, model, init, weights, trust_unpinned, raw, lock, fold, epo
         dataset=dataset, configuration=configuration, out_root=out_root, raw=raw, weights=weights,
         trust_unpinned=trust_unpinned, fold=fold, epochs=epochs, iterations_per_epoch=iterations_per_epoch,
         seed=seed, deterministic=deterministic, threads=threads, data_workers=data_workers, device=device,
-        force=force, lock=lock, verbose=verbose, checkpoint_minutes=checkpoint_minutes, wait=wait,
+        force=force, lock=lock, verbose=verbose, plan=plan, checkpoint_minutes=checkpoint_minutes, wait=wait,
         settings=load_settings(), command=["segbook", *sys.argv[1:]],
     )
     result = run(request, progress_printer(quiet))

@@ -32,6 +32,7 @@ class TrainConfig:
     threads: int
     data_workers: int
     run_validation: bool  # nnU-Net's own validation of the fold after training
+    plans: str = "nnUNetPlans"  # nnU-Net plans identifier: nnUNetPlans or SegBookPlans (the paper's)
     # how often to checkpoint regardless of epochs; does not change results, so a resumed run
     # may use another value (see same_results_as)
     checkpoint_minutes: float = DEFAULT_CHECKPOINT_MINUTES

@@ -7,9 +7,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from segbook.core.errors import InputMissing, Interrupted, InvalidInput
+from segbook.core.errors import InputMissing, Interrupted, InvalidInput, UsageProblem
 from segbook.core.hashing import image_content_hash
 from segbook.core.run_state import describe_train_state, read_train_state
+from segbook.nnunet.planning import PlanChoice
 from segbook.nnunet.steps import predict, training_environment
 from segbook.nnunet.steps import train as nnunet_train
 from segbook.nnunet.train_config import TrainConfig
@@ -97,6 +98,21 @@ def locate_dataset(request) -> DatasetSource:
     return DatasetSource(manifest, request.raw, "catalog", None)
 
 
+PLAN_CHOICES = ("auto", "paper", "nnunet")
+
+
+def choose_plan(manifest, requested: str) -> PlanChoice:
+    """The paper's plan where the manifest has one (the default), else nnU-Net's own."""
+    reference = manifest.reference_plan
+    if requested == "paper" and not reference:
+        raise UsageProblem(f"{manifest.task_id} has no reference plan from the paper",
+                           hint="use --plan nnunet (or leave --plan out) for this dataset")
+    if requested == "nnunet" or not reference:
+        return PlanChoice("nnunet")
+    return PlanChoice("paper", tuple(int(p) for p in reference["patch"]),
+                      tuple(float(s) for s in reference["spacing"]))
+
+
 def prepare(request, located: DatasetSource, progress) -> Dataset:
     """Convert, hash, split and check the dataset against its lock (reused when unchanged)."""
     from segbook.catalog import prepare_dataset  # noqa: PLC0415
@@ -152,7 +168,7 @@ def check_weights_fit(path: Path, scale: str, num_channels: int) -> None:
     adapt_pretrained(load_checkpoint_state_dict(path), model)
 
 
-def train(request, dataset: Dataset, layout, device: str, weights, journal, progress) -> Trained:
+def train(request, dataset: Dataset, layout, planned, device: str, weights, journal, progress) -> Trained:
     if weights is not None:
         note = "pinned" if weights.pinned else "UNPINNED (trusted by --trust-unpinned)"
         progress(f"train: fine-tuning from {weights.path} ({note}, tensors {weights.tensor_sha256[:12]})")
@@ -164,7 +180,7 @@ def train(request, dataset: Dataset, layout, device: str, weights, journal, prog
         initial_lr=request.configuration.initial_lr,
         seed=request.seed if request.deterministic else None, deterministic=request.deterministic,
         threads=request.effective_threads() or 0, data_workers=request.effective_data_workers(),
-        run_validation=request.fold != "all", checkpoint_minutes=request.checkpoint_minutes,
+        run_validation=request.fold != "all", plans=planned.plans_name, checkpoint_minutes=request.checkpoint_minutes,
     )
     if layout.train_config.is_file() and not TrainConfig.load(layout.train_config).same_results_as(config):
         raise InvalidInput(f"{layout.run_dir} holds an unfinished run with other settings",
@@ -178,7 +194,8 @@ def train(request, dataset: Dataset, layout, device: str, weights, journal, prog
              f"{'deterministic, seed ' + str(config.seed) if config.deterministic else 'non-deterministic'}")
     try:
         final, continued = nnunet_train(request.out_root, layout.results_dir, dataset.dataset_name,
-                                        request.configuration.trainer_name, request.fold, run_dir=layout.run_dir,
+                                        request.configuration.trainer_name, config.plans, request.fold,
+                                        run_dir=layout.run_dir,
                                         device=device, env=env, log=layout.log_file, progress=progress,
                                         verbose=request.verbose)
     except Interrupted as exc:
@@ -190,13 +207,15 @@ def train(request, dataset: Dataset, layout, device: str, weights, journal, prog
     return Trained(final, journal.state.resumed, config, weights)
 
 
-def predict_test_cases(request, dataset: Dataset, layout, device: str, progress) -> dict[str, str]:
+def predict_test_cases(request, dataset: Dataset, layout, trained: Trained, device: str,
+                       progress) -> dict[str, str]:
     """Predict the held-out test images; return {case_id: content hash of its prediction}."""
     env = training_environment(request.out_root, layout.results_dir, layout.train_config,
                                threads=request.effective_threads(), data_workers=0,
                                deterministic=request.deterministic)
     predict(dataset.test_images, layout.predictions_dir, layout.results_dir, dataset.dataset_name,
-            request.configuration.trainer_name, request.fold, device=device, threads=request.effective_threads(),
+            request.configuration.trainer_name, trained.config.plans, request.fold, device=device,
+            threads=request.effective_threads(),
             env=env, log=layout.log_file, progress=progress, verbose=request.verbose)
     return prediction_hashes(layout.predictions_dir, dataset.split.test)
 
