@@ -13,6 +13,7 @@ from segbook.core.layout import CASE_FILE_ENDING
 from segbook.core.provenance import device_info, kit_info, package_versions, runtime_info
 from segbook.core.receipt import write_receipt
 from segbook.core.settings import environ_snapshot
+from segbook.nnunet.planning import PAPER_PLANS
 
 
 def _rel(path: Path, run_dir: Path) -> str:
@@ -24,6 +25,14 @@ def test_label_hashes(dataset) -> dict[str, str]:
     checks them before it re-derives the metrics from OUT/nnUNet_raw/<dataset>/labelsTs."""
     return {case: image_content_hash(dataset.test_labels / f"{case}{CASE_FILE_ENDING}")
             for case in sorted(dataset.split.test)}
+
+
+def plan_record(planned) -> dict:
+    """Which plan trained this run (the paper's or nnU-Net's own), and how the two differ."""
+    report = planned.report
+    return {"source": "paper" if report["plans"] == PAPER_PLANS else "nnunet", "plans_name": planned.plans_name,
+            "reference": report.get("reference"), "used": report["used"], "nnunet_own": report["nnunet"],
+            "adjustments": list(report.get("adjustments") or [])}
 
 
 def write_run_receipt(request, dataset, layout, device, planned, trained, predictions, metrics, timings):
@@ -57,6 +66,7 @@ def write_run_receipt(request, dataset, layout, device, planned, trained, predic
             "trainer": config.trainer_name, "fold": request.fold, "epochs": request.epochs,
             "iterations_per_epoch": request.iterations_per_epoch, "initial_lr": config.initial_lr,
             "resumed": trained.resumed,
+            "plan": plan_record(planned),
         },
         "determinism": {
             "deterministic": request.deterministic, "seed": trained.config.seed,
