@@ -14,6 +14,7 @@ import click
 
 from segbook.catalog.schema import ACCESS_KINDS, MODALITIES, TARGETS
 from segbook.catalog.sizes import MEDIUM_MAX_CASES, SIZE_CLASSES, SMALL_MAX_CASES
+from segbook.cli.options import out_option
 
 COLUMNS = ("task_id", "nnunet_id", "display_name", "modality", "target", "cases", "size", "region",
            "access", "prepare_from")
@@ -79,7 +80,18 @@ def list_datasets(modality, target, size, access, fmt):
         click.echo(f"{len(rows)} datasets", err=True)
 
 
-def _show_text(m) -> str:
+def _planned_lines(m, out_root: Path) -> list[str]:
+    """How the plans already made under out_root differ (nnU-Net's own vs the paper's)."""
+    from segbook.nnunet.planning import describe_difference, planned_reports
+
+    reports = planned_reports(out_root, m.dataset_name)
+    if not reports:
+        return [f"  planned under {out_root}: not yet (segbook finetune plans it; the paper's plan is the "
+                f"default{'' if m.reference_plan else ' where the catalog has one'})"]
+    return [f"  planned under {out_root}: {describe_difference(report)}" for report in reports.values()]
+
+
+def _show_text(m, out_root: Path) -> str:
     lines = [f"{m.task_id}  ({m.display_name}; nnU-Net {m.dataset_name})",
              f"  modality: {m.modality}    target: {m.target}    regions: {', '.join(m.regions)}",
              f"  cases: paper {m.cases.get('paper')}, train {m.cases.get('train')}, test "
@@ -89,7 +101,11 @@ def _show_text(m) -> str:
              "  labels: " + ", ".join(f"{k} {v}" for k, v in m.labels.items())]
     if m.reference_plan:
         lines.append(f"  reference plan: patch {m.reference_plan['patch']}, spacing "
-                     f"{[round(s, 4) for s in m.reference_plan['spacing']]} (z, y, x)")
+                     f"{[round(s, 4) for s in m.reference_plan['spacing']]} (z, y, x); "
+                     "used by default (--plan paper), see docs/plans.md")
+    else:
+        lines.append("  reference plan: none (nnU-Net 2.8.1's own plan is used)")
+    lines += _planned_lines(m, out_root)
     if m.paper_dice:
         lines.append("  paper Dice: " + ", ".join(f"{k} {v:.4f}" for k, v in m.paper_dice.items()))
     src = m.source
@@ -107,12 +123,21 @@ def _show_text(m) -> str:
 @datasets.command("show")
 @click.argument("dataset")
 @click.option("--format", "fmt", type=_choice(("text", "json")), default="text", show_default=True)
-def show_dataset(dataset, fmt):
-    """One dataset by task id, nnU-Net id, display name or manifest path (any case)."""
+@out_option
+def show_dataset(dataset, fmt, out_root):
+    """One dataset by task id, nnU-Net id, display name or manifest path (any case).
+
+    With an output root (--out) where the dataset was planned, also shows the plan the runs used
+    and how the paper's plan differs from nnU-Net 2.8.1's own."""
     from segbook.catalog import load_catalog
 
     m = load_catalog().get(dataset)
-    click.echo(json.dumps(m.as_dict(), indent=2) if fmt == "json" else _show_text(m))
+    if fmt == "json":
+        from segbook.nnunet.planning import planned_reports
+
+        click.echo(json.dumps({**m.as_dict(), "planned": planned_reports(out_root, m.dataset_name)}, indent=2))
+    else:
+        click.echo(_show_text(m, out_root))
 
 
 @datasets.command("init")

@@ -96,6 +96,17 @@ def plan_and_preprocess(out_root: Path, dataset_name: str, dataset_sha256: str, 
     return PlannedDataset(dataset_name, choice.plans_name, plans_path, plans_hash(plans_path), False, report)
 
 
+def planned_reports(out_root: Path, dataset_name: str) -> dict[str, dict]:
+    """{plans name: planning report} for every plan already made under out_root (stamps only)."""
+    folder = out_root / "nnUNet_preprocessed" / dataset_name
+    reports = {}
+    for stamp_path in sorted(folder.glob(f"{STAMP_PREFIX}*.json")):
+        stamp = _read_json(stamp_path)
+        if stamp and isinstance(stamp.get("report"), dict):
+            reports[stamp_path.stem.removeprefix(STAMP_PREFIX)] = stamp["report"]
+    return reports
+
+
 def describe_holder(holder) -> str:
     return holder.describe() if holder is not None else "another process"
 
