@@ -3,6 +3,9 @@
     # segbook-lock/1 ...              header: who/when/what (comments, not hashed)
     case <case> <channel> content=<sha256> geometry=<sha256> voxels=<sha256>
     dataset_sha256 <sha256>           over every content hash and the split
+    duplicates <case> <case> ...      a group of cases with identical images, kept on one side of
+                                      the split (only when there are such groups; older locks and
+                                      locks of datasets without duplicates have no such line)
     format segbook-lock/1
     split <case> test|fold0..fold4
     split_seed <int>
@@ -39,6 +42,7 @@ class LockData:
     dataset_sha256: str
     images: dict[tuple[str, str], ImageHashes]  # (case, channel) -> hashes
     assignment: dict[str, str]  # case -> "test" | "fold0".."fold4"
+    groups: tuple[tuple[str, ...], ...] = ()  # identical cases kept together (see segbook.core.splits)
 
     @property
     def cases(self) -> set[str]:
@@ -48,7 +52,7 @@ class LockData:
 @dataclass(frozen=True)
 class Difference:
     case: str
-    kind: str  # missing | extra | voxels | geometry | channel | split | dataset
+    kind: str  # missing | extra | voxels | geometry | channel | split | duplicates | dataset
     detail: str = ""
 
     def __str__(self) -> str:
@@ -75,13 +79,15 @@ def lock_from_conversion(task_id: str, split, hashes: dict[str, dict[str, ImageH
         assignment.update({case: f"fold{i}" for case in fold})
     images = {(case, ch): h for case, chans in hashes.items() for ch, h in chans.items()}
     return LockData(task_id=task_id, seed=split.seed, split_sha256=split.sha256,
-                    dataset_sha256=dataset_sha256(hashes, split.sha256), images=images, assignment=assignment)
+                    dataset_sha256=dataset_sha256(hashes, split.sha256), images=images, assignment=assignment,
+                    groups=tuple(split.groups))
 
 
 def body_lines(data: LockData) -> list[str]:
     lines = [f"case {case} {ch} content={h.content} geometry={h.geometry} voxels={h.voxels}"
              for (case, ch), h in data.images.items()]
     lines += [f"split {case} {where}" for case, where in data.assignment.items()]
+    lines += ["duplicates " + " ".join(group) for group in data.groups]
     lines += [f"dataset_sha256 {data.dataset_sha256}", f"format {LOCK_FORMAT}", f"split_seed {data.seed}",
               f"split_sha256 {data.split_sha256}", f"task_id {data.task_id}"]
     return sorted(lines)
@@ -119,7 +125,7 @@ def write_lock(path: Path, data: LockData, *, dataset_name: str, tool: str, comm
 
 
 def parse_lock(text: str, where: str) -> LockData:
-    images, assignment, fields = {}, {}, {}
+    images, assignment, fields, groups = {}, {}, {}, []
 
     def bad(number: int, why: str):
         raise InvalidInput(f"lock {where} line {number}: {why}",
@@ -136,6 +142,8 @@ def parse_lock(text: str, where: str) -> LockData:
             images[(parts[1], parts[2])] = ImageHashes(**values)
         elif parts[0] == "split" and len(parts) == 3:
             assignment[parts[1]] = parts[2]
+        elif parts[0] == "duplicates" and len(parts) >= 3:
+            groups.append(tuple(sorted(parts[1:])))
         elif len(parts) == 2 and parts[0] in _FIELDS:
             fields[parts[0]] = parts[1]
         else:
@@ -149,7 +157,7 @@ def parse_lock(text: str, where: str) -> LockData:
         raise InvalidInput(f"lock {where}: split_seed is not an integer")
     return LockData(task_id=fields["task_id"], seed=int(fields["split_seed"]),
                     split_sha256=fields["split_sha256"], dataset_sha256=fields["dataset_sha256"],
-                    images=images, assignment=assignment)
+                    images=images, assignment=assignment, groups=tuple(sorted(groups)))
 
 
 def read_lock(path: Path) -> LockData | None:
@@ -196,6 +204,10 @@ def compare_locks(expected: LockData, actual: LockData) -> list[Difference]:
         if expected.assignment.get(case) != actual.assignment.get(case) and expected.seed == actual.seed:
             got, want = actual.assignment.get(case), expected.assignment.get(case)
             diffs.append(Difference(case, "split", f"{got}, lock has {want}"))
+    if set(expected.groups) != set(actual.groups):
+        want = "; ".join(" ".join(g) for g in expected.groups) or "none"
+        got = "; ".join(" ".join(g) for g in actual.groups) or "none"
+        diffs.append(Difference("(split)", "duplicates", f"groups of identical cases: {got}, lock has {want}"))
     if not diffs and expected.dataset_sha256 != actual.dataset_sha256:
         diffs.append(Difference("(dataset)", "dataset", "dataset_sha256 differs"))
     return diffs

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segbook import __version__
-from segbook.catalog.content import ImageHashes, file_hashes
+from segbook.catalog.content import ImageHashes, file_hashes, image_hashes
 from segbook.catalog.lock import (
     LockData,
     LockMismatch,
@@ -36,8 +36,10 @@ from segbook.catalog.lock import (
     summarize,
     write_lock,
 )
+from segbook.convert import fingerprint as fp
 from segbook.convert.archive import ArchiveLimits, is_archive, unpack
 from segbook.convert.dataset_files import nnunet_channel_name, prepared_metadata  # noqa: F401 - re-exported
+from segbook.convert.duplicates import groups_message, identical_groups, near_duplicates, near_message
 from segbook.convert.images import convert_case
 from segbook.convert.layouts import Discovery, discover, visible
 from segbook.convert.prepared_stamp import files_fingerprint, load_stamp, prepared_intact, write_stamp
@@ -47,7 +49,7 @@ from segbook.core.hashing import sha256_json
 from segbook.core.locks import exclusive, lock_path
 from segbook.core.progress import CountProgress
 from segbook.core.splits import DEFAULT_SEED, Split, make_split
-from segbook.core.volumes import check_regular_file
+from segbook.core.volumes import check_regular_file, read_volume
 
 CONVERTER_VERSION = 1  # bump when conversion output changes for the same input
 DOWNLOADS_DIR = "downloads"  # OUT/downloads/<task>: unpacked archives
@@ -68,6 +70,11 @@ class PreparedDataset:
     reused: bool = False  # an identical prepared dataset was already there
     lock_written: bool = False
     notes: list[str] = field(default_factory=list)
+    near_duplicates: list[tuple[str, str, float]] = field(default_factory=list)  # warnings, not blocking
+
+    @property
+    def duplicate_groups(self) -> tuple[tuple[str, ...], ...]:
+        return self.split.groups
 
     @property
     def n_train(self) -> int:
@@ -137,27 +144,56 @@ def remove_leftovers(out_root: Path, manifest) -> list[Path]:
     return removed
 
 
-def _reuse(final: Path, manifest, stamp: dict, lock_path: Path, notes: list[str]) -> PreparedDataset:
+def _reuse(final: Path, manifest, stamp: dict, lock_path: Path, notes: list[str], progress) -> PreparedDataset:
     split = Split.from_dict(json.loads((final / "split.json").read_text(encoding="utf-8")))
+    near = [tuple(p) for p in stamp.get("near_duplicates") or []]
+    _announce(split.groups, near, progress)
     return PreparedDataset(final, manifest.dataset_name, manifest.task_id, split, stamp["case_hashes"],
                            stamp["dataset_sha256"], lock_path, stamp["lock_sha256"], stamp.get("layout", ""),
-                           reused=True, notes=notes)
+                           reused=True, notes=notes, near_duplicates=near)
 
 
-def _convert_all(discovery: Discovery, manifest, split: Split, tmp: Path, progress) -> dict:
-    test = set(split.test)
+def _announce(groups, near, progress) -> None:
+    for message in (groups_message(groups), near_message(near)):
+        if message and progress:
+            progress(message)
+
+
+@dataclass
+class _Converted:
+    hashes: dict[str, dict[str, ImageHashes]]
+    fingerprints: dict[str, object]  # case -> fingerprint of its first image channel
+    written: dict[str, dict[str, Path]]  # case -> {channel key: file}, all in imagesTr/labelsTr
+
+
+def _convert_all(discovery: Discovery, manifest, tmp: Path, progress) -> _Converted:
+    """Convert every case into imagesTr/labelsTr, hashing each written file once (and
+    fingerprinting its first channel from the same decoded image); the split comes after."""
     hashes: dict[str, dict[str, ImageHashes]] = {}
-    folders = {s: (tmp / f"images{s}", tmp / f"labels{s}") for s in ("Tr", "Ts")}
-    for pair in folders.values():
-        for folder in pair:
-            folder.mkdir()
+    fingerprints, written_all = {}, {}
+    for side in ("Tr", "Ts"):
+        (tmp / f"images{side}").mkdir()
+        (tmp / f"labels{side}").mkdir()
     counter = CountProgress(f"prepare {manifest.task_id}: cases converted", len(discovery.cases), progress)
     for case in discovery.cases:
-        image_dir, label_dir = folders["Ts" if case.case_id in test else "Tr"]
-        written = convert_case(case, manifest, discovery.spec, image_dir, label_dir)
-        hashes[case.case_id] = {key: file_hashes(path) for key, path in written.items()}
+        written = convert_case(case, manifest, discovery.spec, tmp / "imagesTr", tmp / "labelsTr")
+        hashes[case.case_id] = {}
+        for key, path in written.items():
+            if key == "0000":
+                image = read_volume(path)
+                hashes[case.case_id][key] = image_hashes(image)
+                fingerprints[case.case_id] = fp.image_fingerprint(image)
+            else:
+                hashes[case.case_id][key] = file_hashes(path)
+        written_all[case.case_id] = written
         counter.step()
-    return hashes
+    return _Converted(hashes, fingerprints, written_all)
+
+
+def _move_test_cases(converted: _Converted, split: Split, tmp: Path) -> None:
+    for case in split.test:
+        for path in converted.written[case].values():
+            path.rename(tmp / path.parent.name.replace("Tr", "Ts") / path.name)
 
 
 def _default_command() -> str:
@@ -212,7 +248,9 @@ def _prepare_locked(manifest, raw_dir, out_root: Path, lock_file: Path, *, lock:
     if not discovery.cases:
         raise InputMissing(f"no labelled cases found in {discovery.root}", hint="is the download complete?")
     _check_raw_files(discovery)
-    split = make_split([c.case_id for c in discovery.cases], seed)
+    case_ids = [c.case_id for c in discovery.cases]
+    # the split the pinned content implies (its groups are in the lock): decides reuse before any work
+    split = make_split(case_ids, seed, groups=_known_groups(expected, case_ids))
     final = out_root / "nnUNet_raw" / manifest.dataset_name
     ensure_writable_dir(final.parent)
     notes = list(discovery.notes)
@@ -227,12 +265,19 @@ def _prepare_locked(manifest, raw_dir, out_root: Path, lock_file: Path, *, lock:
     if (stamp and not pin and expected is not None and stamp.get("raw") == raw_print
             and stamp.get("recipe") == recipe and stamp.get("dataset_sha256") == expected.dataset_sha256
             and intact()):
-        return _reuse(final, manifest, load_stamp(final), lock_file, notes)
+        return _reuse(final, manifest, load_stamp(final), lock_file, notes, progress)
 
     reused, actual = False, None
     try:
         with atomic_directory(final, replace=True) as tmp:
-            hashes = _convert_all(discovery, manifest, split, tmp, progress)
+            converted = _convert_all(discovery, manifest, tmp, progress)
+            hashes = converted.hashes
+            content = {case: {ch: h.content for ch, h in chans.items()} for case, chans in hashes.items()}
+            split = make_split(case_ids, seed, groups=identical_groups(content))
+            near = near_duplicates(converted.fingerprints, split.groups)
+            _announce(split.groups, near, progress)
+            _move_test_cases(converted, split, tmp)
+            metadata = prepared_metadata(manifest, split)
             actual = lock_from_conversion(manifest.task_id, split, hashes)
             if expected is not None and not pin:
                 _check_against_lock(expected, actual, lock_file, manifest, lock)
@@ -242,7 +287,7 @@ def _prepare_locked(manifest, raw_dir, out_root: Path, lock_file: Path, *, lock:
                 raise _KeepExisting
             if final.exists() and not force:
                 _refuse_replacing(final, stamp, actual)
-            write_stamp(tmp, _stamp_body(manifest, discovery, actual, raw_print, recipe))
+            write_stamp(tmp, _stamp_body(manifest, discovery, actual, raw_print, recipe, converted, near))
     except _KeepExisting:
         reused = True
     if pin:
@@ -250,12 +295,13 @@ def _prepare_locked(manifest, raw_dir, out_root: Path, lock_file: Path, *, lock:
                    tool=f"segbook {__version__}", command=command or _default_command())
     if reused:  # same content from other files (e.g. re-compressed or copied): remember them, and the lock
         kept = load_stamp(final) or stamp
-        kept.update(raw=raw_print, recipe=recipe, lock_sha256=lock_sha256(actual))
+        kept.update(raw=raw_print, recipe=recipe, lock_sha256=lock_sha256(actual),
+                    **_leakage_fields(converted, near))
         write_stamp(final, {k: v for k, v in kept.items() if k not in ("format", "output")})
     hashes_out = {case: {ch: h.content for ch, h in chans.items()} for case, chans in hashes.items()}
     return PreparedDataset(final, manifest.dataset_name, manifest.task_id, split, hashes_out,
                            actual.dataset_sha256, lock_file, lock_sha256(actual), discovery.layout,
-                           reused=reused, lock_written=pin, notes=notes)
+                           reused=reused, lock_written=pin, notes=notes, near_duplicates=near)
 
 
 def _refuse_replacing(final: Path, stamp: dict | None, actual: LockData) -> None:
@@ -288,11 +334,29 @@ def _check_lock_writable(lock_file: Path) -> None:
                             hint="pass --lock-file PATH (e.g. under --out) to keep it elsewhere") from exc
 
 
-def _stamp_body(manifest, discovery: Discovery, actual: LockData, raw_print: str, recipe: str) -> dict:
+def _known_groups(expected: LockData | None, case_ids: list[str]) -> tuple[tuple[str, ...], ...]:
+    """The lock's groups of identical cases, restricted to the cases found (a changed download is
+    caught by the lock comparison after conversion, with the groups the data itself has)."""
+    if expected is None:
+        return ()
+    present = set(case_ids)
+    kept = (tuple(c for c in g if c in present) for g in expected.groups)
+    return tuple(g for g in kept if len(g) > 1)
+
+
+def _leakage_fields(converted: _Converted, near) -> dict:
+    """Stamp fields for `segbook datasets overlap`: fingerprints and the near-duplicate warnings."""
+    return {"fingerprint_version": fp.FINGERPRINT_VERSION,
+            "fingerprints": {case: fp.encode(f) for case, f in sorted(converted.fingerprints.items())},
+            "near_duplicates": [list(p) for p in near]}
+
+
+def _stamp_body(manifest, discovery: Discovery, actual: LockData, raw_print: str, recipe: str,
+                converted: _Converted, near) -> dict:
     hashes = {}
     for (case, ch), h in actual.images.items():
         hashes.setdefault(case, {})[ch] = h.content
     return {"task_id": manifest.task_id, "dataset_name": manifest.dataset_name, "layout": discovery.layout,
             "raw": raw_print, "recipe": recipe, "dataset_sha256": actual.dataset_sha256,
             "lock_sha256": lock_sha256(actual), "split_sha256": actual.split_sha256, "case_hashes": hashes,
-            "segbook": __version__}
+            "segbook": __version__, **_leakage_fields(converted, near)}
