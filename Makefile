@@ -27,8 +27,14 @@ demo: install ## fine-tune vs scratch on the embedded synthetic demo (CPU, a few
 test: install ## run the whole test suite (unit, integration, container, slurm)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-unit: install ## run the fast unit tests only
+test-unit: install ## run the fast unit tests only (tests/unit and tests/security)
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
+test-integration: install ## run real nnU-Net on the CPU (tests/integration; minutes)
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+test-container: install ## build and run the real images with Podman (tests/container; needs make test-deps)
+	$(BIN)/pytest -m container $(PYTEST_ARGS)
 
 test-slurm: install ## run the Slurm tests (starts a real single-node Slurm; needs slurm-wlm and munge)
 	$(BIN)/pytest -m slurm $(PYTEST_ARGS)
@@ -44,7 +50,7 @@ lint-workflows: ## GitHub workflow schema + zizmor (offline) over .github/workfl
 bench: install ## run the benchmarks and print their numbers (see docs/benchmarks.md)
 	$(BIN)/python bench/run_all.py
 
-.PHONY: help install demo test test-unit test-slurm lint bench
+.PHONY: help install demo test test-unit test-integration test-container test-slurm lint bench
 
 # Fragments owned by each area (containers, ...).
 -include mk/*.mk

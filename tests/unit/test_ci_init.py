@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.helpers import run_segbook
-from tests.unit.test_workflows import schema_check, zizmor
+from tests.helpers.workflows import schema_check, zizmor
 
 pytestmark = pytest.mark.unit
 

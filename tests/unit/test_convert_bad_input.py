@@ -10,12 +10,12 @@ import zipfile
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from test_convert_fakes import catalog_copy, four_d, label, msd_tree, nnunet_tree, volume, write
 
 from segbook.cli.errors import run_guarded
 from segbook.cli.main import cli
 from segbook.convert.archive import unpack
 from segbook.core.errors import InvalidInput
+from tests.helpers.fakes import catalog_copy, four_d, label, msd_tree, nnunet_tree, volume, write
 
 pytestmark = pytest.mark.unit
 
@@ -72,7 +72,7 @@ def test_case_without_a_channel(tmp_path, capsys):
 
 
 def test_case_folder_without_a_channel_file(tmp_path, capsys):
-    from test_convert_fakes import brats2021_tree
+    from tests.helpers.fakes import brats2021_tree
 
     raw = brats2021_tree(tmp_path / "raw", 8)
     (raw / "BraTS2021_00002" / "BraTS2021_00002_t2.nii.gz").unlink()
@@ -160,7 +160,7 @@ def test_duplicate_case_ids(tmp_path, capsys):
 
 
 def test_case_ids_that_collide_after_cleaning(tmp_path, capsys):
-    from test_convert_fakes import autopet_tree
+    from tests.helpers.fakes import autopet_tree
 
     raw = autopet_tree(tmp_path / "raw", 8)
     study = sorted(raw.glob("*/*"))[0]
@@ -186,9 +186,8 @@ def test_too_few_cases_for_a_split(tmp_path, capsys):
 
 
 def test_interrupted_prepare_leaves_no_half_dataset(tmp_path):
-    from test_convert_fakes import load_copy
-
     from segbook.convert import prepare_dataset
+    from tests.helpers.fakes import load_copy
 
     demo = load_copy(tmp_path, DEMO)
     seen = []

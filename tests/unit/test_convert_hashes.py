@@ -8,12 +8,12 @@ import hashlib
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from test_convert_fakes import load_copy, nnunet_tree, volume, write
 
 from segbook.catalog.content import file_hashes, image_hashes
 from segbook.convert import prepare_dataset
 from segbook.core.hashing import image_content_hash
 from segbook.core.splits import make_split
+from tests.helpers.fakes import load_copy, nnunet_tree, volume, write
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,11 @@ import re
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from test_convert_fakes import (
+
+from segbook.catalog import DatasetManifest
+from segbook.convert import prepare_dataset
+from segbook.convert.layouts import discover
+from tests.helpers.fakes import (
     autopet_tree,
     brats2015_tree,
     brats2021_tree,
@@ -21,10 +25,6 @@ from test_convert_fakes import (
     volume,
     write,
 )
-
-from segbook.catalog import DatasetManifest
-from segbook.convert import prepare_dataset
-from segbook.convert.layouts import discover
 
 pytestmark = pytest.mark.unit
 

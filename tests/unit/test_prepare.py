@@ -6,7 +6,6 @@ import json
 import stat
 
 import pytest
-from test_convert_fakes import catalog_copy, load_copy, nnunet_tree
 
 from segbook.catalog import PreparedDataset, prepare_dataset
 from segbook.cli.errors import run_guarded
@@ -14,6 +13,7 @@ from segbook.cli.main import cli
 from segbook.convert.prepare import nnunet_channel_name
 from segbook.core.hashing import image_content_hash
 from segbook.core.splits import Split, make_split
+from tests.helpers.fakes import catalog_copy, load_copy, nnunet_tree
 
 pytestmark = pytest.mark.unit
 

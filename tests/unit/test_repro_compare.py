@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.container
+pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -4,36 +4,20 @@ offline, as `make lint-workflows` runs them; the checks really catch what they a
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.helpers.workflows import schema_check, zizmor
+
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = REPO / ".venv" / "bin"
 KIT_CI = REPO / ".github" / "workflows" / "ci.yml"
 TEMPLATE = REPO / "segbook" / "data" / "ci" / "segbook-reproduce.yml"
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name, path=str(BIN)) or shutil.which(name)
-    assert found, f"{name} is not installed (requirements-dev.lock)"
-    return found
-
-
-def schema_check(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
-                          capture_output=True, text=True, timeout=300, check=False)
-
-
-def zizmor(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([tool("zizmor"), "--offline", "--no-progress", str(path)], capture_output=True, text=True,
-                          timeout=300, check=False)
 
 
 def test_make_lint_workflows_passes():
