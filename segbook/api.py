@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segbook.core.configurations import Configuration
-from segbook.core.errors import EnvironmentProblem, Interrupted, SegbookError
+from segbook.core.errors import EnvironmentProblem, Interrupted, OutputBlocked, SegbookError
 from segbook.core.fsio import ensure_writable_dir
 from segbook.core.layout import RunLayout
 from segbook.core.locks import exclusive, lock_path
@@ -96,6 +96,16 @@ def run_lock_name(layout: RunLayout) -> str:
     return f"run-{layout.task_id}-{layout.run_dir.name}"
 
 
+def refuse_other_plan(receipt: dict, plans_name: str, layout: RunLayout) -> None:
+    """A finished run made with the other plan is not this request's result (nor overwritten)."""
+    from segbook.nnunet.planning import NNUNET_PLANS  # noqa: PLC0415 - receipts from before plans were recorded
+
+    made_with = ((receipt.get("configuration") or {}).get("plan") or {}).get("plans_name", NNUNET_PLANS)
+    if made_with != plans_name:
+        raise OutputBlocked(f"{layout.run_dir} holds a finished run made with {made_with}, not {plans_name}",
+                            hint="use another --out for the other plan, or --force to replace that run")
+
+
 def finetune(request: FinetuneRequest, progress: Progress) -> RunResult:
     """Run one dataset x configuration end to end; a finished run is not repeated.
 
@@ -117,8 +127,10 @@ def finetune(request: FinetuneRequest, progress: Progress) -> RunResult:
                        f"another run of {layout.run_dir} is in progress "
                        f"({holder.describe() if holder else 'holder unknown'}): waiting for it")):
         if is_complete(layout.run_dir) and not request.force:
+            receipt = load_receipt(layout.receipt)
+            refuse_other_plan(receipt, plan.plans_name, layout)
             progress(f"{layout.run_dir} is already complete: nothing to do (pass --force to run it again)")
-            return RunResult(layout.receipt, load_receipt(layout.receipt), skipped=True)
+            return RunResult(layout.receipt, receipt, skipped=True)
         if request.force and layout.run_dir.exists():
             progress(f"--force: removing {layout.run_dir} to start over")
             shutil.rmtree(layout.run_dir)

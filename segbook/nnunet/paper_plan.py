@@ -49,6 +49,16 @@ class SegBookPlanner(ExperimentPlanner):
         self.paper_spacing = [float(s) for s in spacing]
         self.adjustments: list[str] = []
 
+    def determine_transpose(self):
+        # the axis order is nnU-Net's rule on its own target spacing (coarsest axis first), as in
+        # v1: the paper's spacing is given in that order, so it cannot decide the order itself
+        if self.suppress_transpose:
+            return [0, 1, 2], [0, 1, 2]
+        own = super().determine_fullres_target_spacing()
+        coarsest = int(np.argmax(own))
+        forward = [coarsest] + [axis for axis in range(3) if axis != coarsest]
+        return forward, [forward.index(axis) for axis in range(3)]
+
     def determine_fullres_target_spacing(self) -> np.ndarray:
         # the paper's spacing is in the transposed order; nnU-Net transposes this return value
         _, transpose_backward = self.determine_transpose()
