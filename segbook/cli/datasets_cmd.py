@@ -1,4 +1,5 @@
-"""`segbook datasets list|show|init`: browse the catalog, make a manifest for your own data.
+"""`segbook datasets list|show|init|overlap`: browse the catalog, make a manifest for your own
+data, find cases two datasets share.
 
 list/show only read YAML: no numpy, SimpleITK, torch or nnunetv2 is imported.
 """
@@ -11,10 +12,15 @@ import json
 from pathlib import Path
 
 import click
+import yaml
 
+from segbook.catalog import load_catalog
 from segbook.catalog.schema import ACCESS_KINDS, MODALITIES, TARGETS
 from segbook.catalog.sizes import MEDIUM_MAX_CASES, SIZE_CLASSES, SMALL_MAX_CASES
+from segbook.catalog.user_manifest import build_user_manifest
 from segbook.cli.options import out_option
+from segbook.core.errors import OutputBlocked
+from segbook.core.fsio import atomic_write_text
 
 COLUMNS = ("task_id", "nnunet_id", "display_name", "modality", "target", "cases", "size", "region",
            "access", "prepare_from")
@@ -43,7 +49,7 @@ def _choice(values) -> click.Choice:
 
 @click.group()
 def datasets():
-    """List and show the 87 SegBook datasets (+ demo); make a manifest for your own data."""
+    """List and show the 87 SegBook datasets (+ demo); make a manifest for your own data; overlap."""
 
 
 @datasets.command("list")
@@ -54,8 +60,6 @@ def datasets():
 @click.option("--format", "fmt", type=_choice(("table", "json", "csv")), default="table", show_default=True)
 def list_datasets(modality, target, size, access, fmt):
     """Every dataset in the catalog, with the layout `segbook prepare` accepts for it."""
-    from segbook.catalog import load_catalog
-
     rows = []
     for m in load_catalog():
         if modality and m.modality.casefold() != modality.casefold():
@@ -82,7 +86,7 @@ def list_datasets(modality, target, size, access, fmt):
 
 def _planned_lines(m, out_root: Path) -> list[str]:
     """How the plans already made under out_root differ (nnU-Net's own vs the paper's)."""
-    from segbook.nnunet.planning import describe_difference, planned_reports
+    from segbook.nnunet.planning import describe_difference, planned_reports  # noqa: PLC0415 - only with --out
 
     reports = planned_reports(out_root, m.dataset_name)
     if not reports:
@@ -129,11 +133,9 @@ def show_dataset(dataset, fmt, out_root):
 
     With an output root (--out) where the dataset was planned, also shows the plan the runs used
     and how the paper's plan differs from nnU-Net 2.8.1's own."""
-    from segbook.catalog import load_catalog
-
     m = load_catalog().get(dataset)
     if fmt == "json":
-        from segbook.nnunet.planning import planned_reports
+        from segbook.nnunet.planning import planned_reports  # noqa: PLC0415 - only with --out
 
         click.echo(json.dumps({**m.as_dict(), "planned": planned_reports(out_root, m.dataset_name)}, indent=2))
     else:
@@ -154,13 +156,6 @@ def show_dataset(dataset, fmt, out_root):
 @click.option("--force", is_flag=True, help="Replace an existing manifest file.")
 def init_dataset(name, raw, target, nnunet_id, modality, display_name, out, force):
     """Write a manifest for your own dataset NAME, read off its dataset.json and files."""
-    import yaml
-
-    from segbook.catalog import load_catalog
-    from segbook.catalog.user_manifest import build_user_manifest
-    from segbook.core.errors import OutputBlocked
-    from segbook.core.fsio import atomic_write_text
-
     taken = {m.nnunet_id for m in load_catalog()}
     data = build_user_manifest(name, raw, nnunet_id=nnunet_id, target=target.casefold(),
                                modality=modality.upper() if modality else None,
@@ -173,3 +168,32 @@ def init_dataset(name, raw, target, nnunet_id, modality, display_name, out, forc
     atomic_write_text(out, text)
     click.echo(f"wrote {out} ({data['task_id']}, {data['cases']['train'] + data['cases']['test']} cases)")
     click.echo(f"next: segbook prepare {out} --raw {raw} --lock")
+
+
+@datasets.command("overlap")
+@click.argument("a")
+@click.argument("b")
+@click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output root where prepared datasets (and their fingerprints) are looked up "
+                   "(default: ./segbook-out or $SEGBOOK_OUT).")
+@click.option("--format", "fmt", type=_choice(("text", "json")), default="text", show_default=True)
+def overlap_datasets(a, b, out_root, fmt):
+    """Cases datasets A and B share, and which side of each split they are on.
+
+    A and B are each a catalog dataset (id or name; it must have been prepared: its lock is read),
+    a lock file, a prepared dataset folder (OUT/nnUNet_raw/DatasetNNN_Name) or a raw folder of
+    images (hashed as stored). Identical images are listed first, near-duplicates (the same scan
+    re-saved: docs/leakage.md) apart. A pre-training set as A and a downstream dataset as B shows
+    which of B's test cases the pre-trained model has seen.
+    """
+    from segbook.cli.options import progress_printer
+    from segbook.convert.overlap import compare, render, resolve
+    from segbook.core.settings import load_settings
+
+    settings = load_settings()
+    out_root = out_root or settings.out_root
+    progress = progress_printer(quiet=fmt == "json", prefix="")
+    sources = [resolve(spec, out_root=out_root, manifests_dir=settings.manifests_dir, progress=progress)
+               for spec in (a, b)]
+    result = compare(*sources)
+    click.echo(json.dumps(result.as_dict(), indent=2) if fmt == "json" else render(result))
