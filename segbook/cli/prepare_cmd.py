@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import json
+import shlex
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
+
+from segbook.catalog import load_catalog
+from segbook.catalog.lock import LockMismatch
+from segbook.cli.options import progress_printer
+from segbook.core import crashlog
+from segbook.core.errors import UsageProblem
+from segbook.core.settings import load_settings
+from segbook.core.splits import DEFAULT_SEED
+from segbook.weights.registry import parse_size
 
 
 @click.command()
@@ -34,13 +46,7 @@ def prepare(dataset, raw, out, lock, force, seed, layout, lock_file, max_unpacke
     DATASET is a task id, nnU-Net id, display name, or the path of a manifest made by
     `segbook datasets init`. Exit 1 lists every case that differs from the lock.
     """
-    from segbook.catalog import load_catalog
-    from segbook.catalog.lock import LockMismatch
-    from segbook.cli.options import progress_printer
-    from segbook.convert import prepare_dataset
-    from segbook.core import crashlog
-    from segbook.core.settings import load_settings
-    from segbook.core.splits import DEFAULT_SEED
+    from segbook.convert import prepare_dataset  # noqa: PLC0415 - numpy on use
 
     settings = load_settings()
     manifest = load_catalog(settings.manifests_dir).get(dataset)
@@ -64,7 +70,9 @@ def prepare(dataset, raw, out, lock, force, seed, layout, lock_file, max_unpacke
             "train_cases": result.n_train, "test_cases": result.n_test,
             "dataset_sha256": result.dataset_sha256, "split_sha256": result.split.sha256,
             "lock_path": str(result.lock_path), "lock_sha256": result.lock_sha256,
-            "lock_written": result.lock_written, "reused": result.reused, "notes": result.notes}, indent=2))
+            "lock_written": result.lock_written, "reused": result.reused, "notes": result.notes,
+            "duplicate_groups": [list(g) for g in result.duplicate_groups],
+            "near_duplicates": [list(p) for p in result.near_duplicates]}, indent=2))
         return
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
@@ -74,11 +82,8 @@ def prepare(dataset, raw, out, lock, force, seed, layout, lock_file, max_unpacke
 
 
 def _archive_limits(max_unpacked_size: str | None, max_members: int | None):
-    from dataclasses import replace
 
-    from segbook.convert.archive import ArchiveLimits
-    from segbook.core.errors import UsageProblem
-    from segbook.weights.registry import parse_size
+    from segbook.convert.archive import ArchiveLimits  # noqa: PLC0415 - numpy on use
 
     limits = ArchiveLimits()
     if max_unpacked_size is not None:
@@ -93,7 +98,5 @@ def _archive_limits(max_unpacked_size: str | None, max_members: int | None):
 
 
 def _command_line() -> str:
-    import shlex
-    import sys
 
     return shlex.join(["segbook", *sys.argv[1:]])
