@@ -124,7 +124,7 @@ def cli_runner():
 
     runner = CliRunner()
 
-    def run(*args, env: dict | None = None, input: str | None = None):  # noqa: A002 - click's name
+    def run(*args, env: dict | None = None, input: str | None = None):
         return runner.invoke(entry, [str(a) for a in args], env=env, input=input, catch_exceptions=False)
 
     return run

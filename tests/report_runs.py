@@ -15,6 +15,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import SimpleITK as sitk
+
+from segbook.catalog import load_catalog
+from segbook.core.errors import SegbookError
+from segbook.core.hashing import image_content_hash, sha256_json
+from segbook.core.splits import Split
+from segbook.evaluate import evaluate_folder
+from segbook.evaluate.result import EvaluationResult
 
 PAPER_KEY = {"nnunet": "nnunet", "stunet-b_scratch": "base", "stunet-b_ft": "base_ft",
              "stunet-l_scratch": "large", "stunet-l_ft": "large_ft", "stunet-h_scratch": "huge",
@@ -26,7 +34,6 @@ GAP = 2  # x voxels between the blocks of two classes
 def per_case_metrics(dice: np.ndarray, label_names: list[str]) -> dict:
     """A receipt "metrics" block from a cases x classes Dice matrix (0-1; NaN = class absent), without
     files (for the bootstrap and benchmark tests: such a receipt does not verify)."""
-    from segbook.evaluate.result import EvaluationResult
 
     labels = {i + 1: name for i, name in enumerate(label_names)}
     per_case = {}
@@ -60,16 +67,11 @@ def _voxels_to_remove(dice: float) -> int:
 
 
 def _write_image(array: np.ndarray, path: Path) -> None:
-    import SimpleITK as sitk
-
     path.parent.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(sitk.GetImageFromArray(array), str(path), True)
 
 
 def _dataset_name(task_id: str) -> str:
-    from segbook.catalog import load_catalog
-    from segbook.core.errors import SegbookError
-
     try:
         return load_catalog().get(task_id).dataset_name
     except SegbookError:
@@ -82,12 +84,9 @@ def write_run(out_root: Path, task_id: str, config: str, dice: np.ndarray, *, cr
 
     Runs of one dataset share its reference labels, so give them the same number of cases and classes.
     """
-    import torch
+    import torch  # noqa: PLC0415 - torch only in the tests that need it
 
-    from segbook.core.hashing import image_content_hash, sha256_json
-    from segbook.core.splits import Split
-    from segbook.evaluate import evaluate_folder
-    from segbook.models.checkpoint import checkpoint_tensor_hash
+    from segbook.models.checkpoint import checkpoint_tensor_hash  # noqa: PLC0415 - torch
 
     assert not np.isnan(dice).any(), "write_run makes every class present in every case"
     out_root = Path(out_root)
@@ -144,7 +143,6 @@ def dice_around(mean_percent: float, n_cases: int, n_classes: int, spread: float
 
 def tamper_prediction(receipt: Path) -> None:
     """Change one voxel of the first prediction: the receipt no longer matches its files."""
-    import SimpleITK as sitk
 
     first = sorted((receipt.parent / "predictions").glob("*.nii.gz"))[0]
     array = sitk.GetArrayFromImage(sitk.ReadImage(str(first)))

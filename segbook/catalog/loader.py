@@ -18,6 +18,7 @@ from pathlib import Path
 
 from segbook.catalog.manifest import DatasetManifest
 from segbook.core.errors import EnvironmentProblem, InvalidInput, UsageProblem
+from segbook.core.settings import load_settings
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # .../segbook
 
@@ -33,8 +34,6 @@ def candidate_dirs() -> list[Path]:
 
 def find_manifests_dir(manifests_dir: Path | None = None) -> Path:
     if manifests_dir is None:
-        from segbook.core.settings import load_settings
-
         manifests_dir = load_settings().manifests_dir
     if manifests_dir is not None:
         manifests_dir = Path(manifests_dir)

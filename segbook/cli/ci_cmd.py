@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from segbook.core.errors import OutputBlocked, UsageProblem
+from segbook.core.fsio import atomic_write_text
 
 TEMPLATE = "segbook-reproduce.yml"
 DEFAULT_PATH = Path(".github/workflows") / TEMPLATE
@@ -93,7 +94,6 @@ def ci():
 def init(repo, relative, image, kit_repository, kit_revision, receipts, reference, force):
     """Write a GitHub Actions workflow that verifies your committed receipts and re-runs a tiny
     deterministic cell in the pinned image, failing on any hash that differs."""
-    from segbook.core.fsio import atomic_write_text
 
     values = check_values(image, kit_repository, kit_revision)
     values["SEGBOOK_RECEIPTS"] = _repo_path(receipts, "--receipts", may_be_empty=True)

@@ -18,9 +18,10 @@ from segbook.catalog import load_catalog
 from segbook.catalog.schema import ACCESS_KINDS, MODALITIES, TARGETS
 from segbook.catalog.sizes import MEDIUM_MAX_CASES, SIZE_CLASSES, SMALL_MAX_CASES
 from segbook.catalog.user_manifest import build_user_manifest
-from segbook.cli.options import out_option
+from segbook.cli.options import out_option, progress_printer
 from segbook.core.errors import OutputBlocked
 from segbook.core.fsio import atomic_write_text
+from segbook.core.settings import load_settings
 
 COLUMNS = ("task_id", "nnunet_id", "display_name", "modality", "target", "cases", "size", "region",
            "access", "prepare_from")
@@ -186,9 +187,7 @@ def overlap_datasets(a, b, out_root, fmt):
     re-saved: docs/leakage.md) apart. A pre-training set as A and a downstream dataset as B shows
     which of B's test cases the pre-trained model has seen.
     """
-    from segbook.cli.options import progress_printer
-    from segbook.convert.overlap import compare, render, resolve
-    from segbook.core.settings import load_settings
+    from segbook.convert.overlap import compare, render, resolve  # noqa: PLC0415 - numpy on use
 
     settings = load_settings()
     out_root = out_root or settings.out_root

@@ -35,7 +35,7 @@ def demo(out_root, epochs, iterations_per_epoch, pretrain_steps, seed, device, f
     4. prints Dice per class for both, with the receipts' paths.
     """
     from segbook.api import DemoRequest  # noqa: PLC0415
-    from segbook.api import demo as run
+    from segbook.api import demo as run  # noqa: PLC0415 - torch on use
     from segbook.core.settings import load_settings  # noqa: PLC0415
     from segbook.core.signals import install_stop_handlers  # noqa: PLC0415
 

@@ -95,6 +95,6 @@ def _report(exc: SegbookError) -> int:
 
 
 def entry_point() -> None:
-    from segbook.cli.main import cli
+    from segbook.cli.main import cli  # noqa: PLC0415 - main imports this module
 
     sys.exit(run_guarded(cli, sys.argv[1:]))

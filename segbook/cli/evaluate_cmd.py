@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from segbook.core.errors import OutputBlocked, UsageProblem
+from segbook.core.fsio import atomic_write_json
 
 
 def _find_dataset_json(ref_dir: Path) -> Path | None:
@@ -19,7 +20,7 @@ def _find_dataset_json(ref_dir: Path) -> Path | None:
 
 def resolve_labels(labels_json: Path | None, dataset: str | None,
                    ref_dir: Path) -> tuple[dict[int, str], str]:
-    from segbook.evaluate.labels import labels_from_catalog, labels_from_dataset_json
+    from segbook.evaluate.labels import labels_from_catalog, labels_from_dataset_json  # noqa: PLC0415 - numpy on use
 
     if labels_json and dataset:
         raise UsageProblem("give either --labels or --dataset, not both")
@@ -35,7 +36,7 @@ def resolve_labels(labels_json: Path | None, dataset: str | None,
 def parse_tolerances(values: tuple[str, ...]) -> float | dict[int, float]:
     """`1.0` for every class, or `LABEL=MM` items (the others keep the default)."""
     if not values:
-        from segbook.evaluate.labels import DEFAULT_NSD_TOLERANCE_MM
+        from segbook.evaluate.labels import DEFAULT_NSD_TOLERANCE_MM  # noqa: PLC0415 - numpy on use
 
         return DEFAULT_NSD_TOLERANCE_MM
     per_label: dict[int, float] = {}
@@ -96,8 +97,7 @@ def evaluate(pred_dir, ref_dir, labels_json, dataset, out, json_out, nsd_toleran
     Both folders hold one label map per case (nnU-Net layout: CASE.nii.gz) on the same grid.
     Writes a CSV with one row per case and class, and prints the per-class means.
     """
-    from segbook.core.fsio import atomic_write_json
-    from segbook.evaluate import evaluate_folder
+    from segbook.evaluate import evaluate_folder  # noqa: PLC0415 - numpy on use
 
     out = out or pred_dir / "metrics.csv"
     for target in (out, json_out):

@@ -75,7 +75,7 @@ def finetune(dataset, model, init, weights, trust_unpinned, raw, lock, plan, fol
       segbook finetune Demo --model stunet-s --init scratch --epochs 2 --iterations-per-epoch 5
     """
     from segbook.api import FinetuneRequest  # noqa: PLC0415
-    from segbook.api import finetune as run
+    from segbook.api import finetune as run  # noqa: PLC0415 - torch on use
 
     install_stop_handlers()
     configuration = parse_configuration(model, init)

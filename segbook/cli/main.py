@@ -30,18 +30,21 @@ COMMANDS = {
     "grid": "segbook.cli.grid_cmd:grid",
 }
 
+# The first sentence of each command's docstring, here so that `segbook --help` imports no command
+# module (tests/unit/test_cli_help.py keeps the two in step).
 SHORT_HELP = {
-    "demo": "Fine-tune vs scratch on the embedded synthetic demo (CPU, minutes).",
-    "finetune": "Run one dataset end to end: prepare, plan, train, predict, evaluate, receipt.",
-    "verify": "Re-check a receipt's hashes (and metrics) against the files on disk.",
-    "datasets": "List and show the 87 SegBook datasets (+ demo).",
-    "prepare": "Convert a downloaded dataset into nnU-Net layout and check it against its lock.",
-    "evaluate": "Dice, NSD, HD95 per case and class for a prediction/reference folder pair.",
-    "report": "Collect receipts into paper-style tables, plots and an HTML page.",
+    "demo": "Fine-tuned vs from-scratch STU-Net-S on the embedded synthetic demo.",
+    "finetune": "Run DATASET end to end: prepare, plan, train, predict the held-out test cases, evaluate, "
+                "and write a receipt.",
+    "verify": "Re-check a receipt offline: its hashes, the reference labels and the metrics.",
+    "datasets": "List and show the 87 SegBook datasets (+ demo); make a manifest for your own data; overlap.",
+    "prepare": "Convert DATASET's download into nnU-Net layout, hash every case, split, and compare with the lock.",
+    "evaluate": "Dice, NSD (area-weighted, Nikolov et al.) and HD95 of PRED_DIR against REF_DIR.",
+    "report": "Collect receipts into tables next to the paper's values, grouped as the paper groups them.",
     "weights": "List, fetch, pin and verify the pre-trained STU-Net checkpoints.",
-    "doctor": "Check this environment: versions, GPU, writable paths, weights.",
-    "ci": "Write a CI reproduction-check workflow for your repository.",
-    "grid": "The whole benchmark on a cluster: plan, submit (Slurm), status, resubmit, report.",
+    "doctor": "Check this environment: versions, GPU and driver, writable paths, network, weights, container.",
+    "ci": "CI reproduction checks for your repository (GitHub Actions).",
+    "grid": "The whole benchmark on a cluster: one Slurm array task per cell, one cell = one `segbook finetune`.",
 }
 
 

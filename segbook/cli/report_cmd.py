@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from segbook.core.errors import UsageProblem
+from segbook.core.settings import load_settings
 from segbook.report.acceptance import DEFAULT_RULE, RULES
 from segbook.report.tables import DEFAULT_TOLERANCE_POINTS
 
@@ -51,8 +52,7 @@ def report(receipts, out_root, out_dir, paper, tolerance, rule, verify, size_cut
     answer: cells run, cells that reproduce by the --accept rule, the paper's headline gains
     beside ours.
     """
-    from segbook.core.settings import load_settings
-    from segbook.report import build_report
+    from segbook.report import build_report  # noqa: PLC0415 - pandas on use
 
     if paper and receipts:
         raise UsageProblem("--paper builds the paper's tables alone; do not pass receipts with it")

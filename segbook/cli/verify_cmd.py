@@ -22,7 +22,9 @@ from segbook.core.errors import Differences
 @click.option("--no-files", is_flag=True,
               help="Skip re-checking the files and re-deriving the metrics (compare receipts only).")
 def verify(receipt, others, expected, tolerance, no_files):
-    """Re-check RECEIPT (a receipt.json or its run folder): recompute the hashes of the split,
+    """Re-check a receipt offline: its hashes, the reference labels and the metrics.
+
+    RECEIPT is a receipt.json or its run folder. Recompute the hashes of the split,
     plans, final weights and every prediction from the files on disk, check the held-out
     reference labels (OUT/nnUNet_raw/<dataset>/labelsTs) against their pinned hashes, and
     re-derive the metrics from predictions and references; optionally compare with other

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from segbook.catalog import load_catalog
+from segbook.catalog.sizes import MEDIUM_MAX_CASES, SMALL_MAX_CASES
 from segbook.core.errors import InputMissing
 from segbook.core.fsio import atomic_directory
 from segbook.report import acceptance, bootstrap, plots, summary, tables
@@ -28,8 +30,6 @@ class ReportOutcome:
 
 def _size_note(cuts) -> str:
     if cuts is None:
-        from segbook.catalog.sizes import MEDIUM_MAX_CASES, SMALL_MAX_CASES
-
         cuts = (SMALL_MAX_CASES, MEDIUM_MAX_CASES)
     return (f"Size classes by labelled case count: small <= {cuts[0]}, medium {cuts[0] + 1}-{cuts[1]}, "
             f"large > {cuts[1]}.")
@@ -156,8 +156,6 @@ def build_report(out_dir: Path, *, receipts=(), out_root: Path | None = None, pa
         raise InputMissing(f"no receipts found in {where}",
                            hint="run `segbook finetune` first, pass receipt paths, or use --paper")
     if catalog is None:
-        from segbook.catalog import load_catalog
-
         catalog = load_catalog()
     with atomic_directory(out_dir, replace=force) as folder:
         if paper:

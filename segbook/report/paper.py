@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from segbook.catalog.sizes import size_class
+from segbook.core.errors import UsageProblem
 from segbook.report.receipts import PAPER_KEYS, SCALES
 
 DATASET_COLUMNS = ["task_id", "dataset", "modality", "target", "modality_target", "region", "size",
@@ -17,8 +19,6 @@ def size_of(n_cases, cuts: tuple[int, int] | None = None) -> str:
     if n_cases is None:
         return UNKNOWN
     if cuts is None:
-        from segbook.catalog.sizes import size_class
-
         return size_class(int(n_cases))
     small_max, medium_max = cuts
     return "small" if n_cases <= small_max else "medium" if n_cases <= medium_max else "large"
@@ -42,7 +42,7 @@ def benchmark_datasets(catalog, cuts=None):
 
     The demo and user manifests are left out (they have no paper values).
     """
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas only when a table is built
 
     rows = []
     for manifest in catalog:
@@ -57,7 +57,6 @@ def benchmark_datasets(catalog, cuts=None):
 
 def dataset_attributes(catalog, task_ids, cuts=None) -> dict[str, dict]:
     """Attributes for the datasets of the receipts; unknown ids (user data) get 'unknown'."""
-    from segbook.core.errors import UsageProblem
 
     out = {}
     for task_id in task_ids:

@@ -8,10 +8,10 @@ SCALE_COLOURS = {"B": "#4C72B0", "L": "#DD8452", "H": "#55A868"}
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 - matplotlib only when a plot is drawn
 
     matplotlib.use("Agg", force=True)  # headless: never open a window, containers have no display
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - matplotlib only when a plot is drawn
 
     return plt
 
@@ -68,7 +68,7 @@ def scatter_plot(table, path: Path, tolerance: float) -> Path:
     configuration; cells whose receipt did not verify are crossed out in black.
     """
     plt = _pyplot()
-    from matplotlib.lines import Line2D
+    from matplotlib.lines import Line2D  # noqa: PLC0415 - matplotlib only when a plot is drawn
 
     paired = table[table["dsc_paper"].notna() & table["dsc"].notna()]
     fig, ax = plt.subplots(figsize=(5.4, 4.9))

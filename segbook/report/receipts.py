@@ -120,9 +120,9 @@ def load_runs(receipts: list[Path], cases: dict | None = None):
     With a `cases` dict, it is filled with receipt path (str) -> cases x classes Dice matrix
     (bootstrap.case_dice_matrix), read in the same pass.
     """
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas only when a table is built
 
-    from segbook.report.bootstrap import case_dice_matrix
+    from segbook.report.bootstrap import case_dice_matrix  # noqa: PLC0415 - numpy only when intervals are computed
 
     rows = []
     for path in receipts:

@@ -41,7 +41,7 @@ def lead_gains(ours, paper_table):
     `ours` is tables.finetune_gains(comparison) (one row per dataset x scale with both runs);
     `paper_table` is tables.paper_table(paper.benchmark_datasets(...)) (all benchmark datasets).
     """
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas only when a table is built
 
     rows = []
     scales = [s for s in GAIN_SCALES if s != "S" or (ours["scale"] == "S").any()]

@@ -6,6 +6,7 @@ builds and runs.
 
 from __future__ import annotations
 
+import resource
 import subprocess
 from pathlib import Path
 
@@ -41,7 +42,6 @@ def image(podman) -> str:
 def podman_limits() -> list[str]:
     """The --ulimit flags run.sh passes: this process's hard limits (the engines' defaults are higher
     than a sandbox lets a container raise them to)."""
-    import resource
 
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]

@@ -57,7 +57,7 @@ def test_images_and_inspect_through_the_api(docker_api, image):
     assert listed.returncode == 0 and f"{image} sha256:{podman_id}" in listed.stdout, listed.stdout
     labels = json.loads(docker(docker_api, "image", "inspect", "--format", "{{json .Config.Labels}}", image).stdout)
     assert labels["org.opencontainers.image.version"] == make_value("VERSION")
-    import docker as docker_sdk  # the SDK the grid uses to read image labels
+    import docker as docker_sdk  # the SDK the grid uses to read image labels  # noqa: PLC0415 - the SDK only in this test
 
     client = docker_sdk.DockerClient(base_url=docker_api["DOCKER_HOST"])
     try:

@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from segbook.core.hashing import sha256_file
+from segbook.models.checkpoint import checkpoint_tensor_hash
 from segbook.models.official_format import save_official_v1_checkpoint
 from segbook.models.stunet import build_stunet
 
@@ -29,8 +30,6 @@ def manifests_with_pin(tmp_path: Path, checkpoint: Path, *, pin: bool) -> Path:
     assert small["file"] == "small_ep4k.model"
     small["published_size"] = f"{checkpoint.stat().st_size / 1e6:.0f} MB"
     if pin:
-        from segbook.models.checkpoint import checkpoint_tensor_hash
-
         small.update(sha256=sha256_file(checkpoint), tensor_sha256=checkpoint_tensor_hash(checkpoint),
                      size_bytes=checkpoint.stat().st_size, pinned_by="test", pinned_at="2026-01-01T00:00:00+00:00")
     (folder / "weights.yaml").write_text(yaml.safe_dump(registry, sort_keys=False))

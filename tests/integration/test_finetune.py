@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+import SimpleITK as sitk
 
 from tests.helpers import TINY
 from tests.helpers import run_segbook as segbook
@@ -59,7 +60,6 @@ def test_verify_accepts_untouched_run_and_names_a_tampered_prediction(demo_runs,
     shutil.copytree(demo_runs["scratch"], copy)
     case = sorted(_receipt(copy)["hashes"]["predictions"])[0]
     prediction = copy / "predictions" / f"{case}.nii.gz"
-    import SimpleITK as sitk
 
     image = sitk.ReadImage(str(prediction))
     array = sitk.GetArrayFromImage(image)

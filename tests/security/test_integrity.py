@@ -6,7 +6,9 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
+import SimpleITK as sitk
 
 from tests.helpers import run_segbook
 from tests.security.builders import (
@@ -30,8 +32,6 @@ def pair(tmp_path):
     for folder in (pred, ref):
         folder.mkdir()
         shutil.copy(TOTALSEG / "example_seg.nii.gz", folder / "s01.nii.gz")
-    import numpy as np
-    import SimpleITK as sitk
 
     values = np.unique(sitk.GetArrayViewFromImage(sitk.ReadImage(str(TOTALSEG / "example_seg.nii.gz"))))
     labels = {"background": 0, **{f"class{v}": int(v) for v in values if v}}

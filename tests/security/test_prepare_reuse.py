@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+import SimpleITK as sitk
 
 from segbook.core.locks import exclusive, lock_path
 from tests.helpers import run_segbook
@@ -85,7 +86,6 @@ def test_an_output_root_copied_elsewhere_is_reused(tmp_path):
 
 def test_a_prepared_dataset_changed_in_place_is_not_reused(tmp_path):
     """Content decides both ways: a touched-up prepared label is not taken for the pinned one."""
-    import SimpleITK as sitk
 
     raw = raw_tree(tmp_path / "raw")
     manifest, out = demo_manifest(tmp_path), tmp_path / "out"

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import SimpleITK as sitk
 import torch
 
 from segbook.api import FinetuneRequest
@@ -79,7 +80,6 @@ def test_verify_accepts_the_receipt_as_written(receipt):
 
 def test_verify_names_a_reference_that_differs_from_the_committed_lock(receipt):
     """Receipt and files edited together still disagree with the kit's committed demo lock."""
-    import SimpleITK as sitk
 
     path, _, out = receipt
     body = json.loads(path.read_text())

@@ -8,6 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 
 from tests.helpers import run_segbook
 from tests.report_runs import write_run
@@ -57,7 +58,6 @@ def test_forged_metrics_are_a_difference(receipt):
 
 def test_reference_labels_are_pinned(receipt):
     """One voxel of a reference label changed: its pin differs, the metrics are not trusted."""
-    import SimpleITK as sitk
 
     label = receipt.parents[3] / "nnUNet_raw" / "Dataset009_Spleen" / "labelsTs" / "case_001.nii.gz"
     image = sitk.ReadImage(str(label))

@@ -114,7 +114,7 @@ def _slurm_conf(base: Path, host: str, ports: list[int], user: str) -> str:
 
 
 def _start(cluster: SlurmCluster, name: str, argv: list[str]) -> None:
-    log = open(cluster.base / "log" / f"{name}.out", "w", encoding="utf-8")  # noqa: SIM115 - lives with the daemon
+    log = open(cluster.base / "log" / f"{name}.out", "w", encoding="utf-8")  # lives with the daemon
     cluster.processes[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                                env={**os.environ, **cluster.env}, start_new_session=True)
 

@@ -11,7 +11,7 @@ import yaml
 
 from segbook.catalog import DatasetManifest, load_catalog, size_class
 from segbook.catalog.schema import validate_manifest
-from segbook.core.errors import EnvironmentProblem, UsageProblem
+from segbook.core.errors import EnvironmentProblem, InvalidInput, UsageProblem
 
 pytestmark = pytest.mark.unit
 
@@ -182,8 +182,6 @@ def test_a_manifests_folder_without_datasets_is_an_environment_problem(tmp_path,
 
 
 def test_two_manifests_with_one_nnunet_id_are_refused(tmp_path):
-    from segbook.core.errors import InvalidInput
-
     (tmp_path / "datasets").mkdir()
     text = (MANIFESTS / "datasets" / "Task009_Spleen.yaml").read_text()
     (tmp_path / "datasets" / "a.yaml").write_text(text)

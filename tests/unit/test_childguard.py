@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from segbook.core.childguard import TMP_PREFIX, reclaim_orphaned_tmp
+
 pytestmark = pytest.mark.unit
 
 # nnU-Net's shape: a main process with multiprocessing workers (which make pymp-* folders in TMPDIR)
@@ -97,8 +99,6 @@ def test_stop_signal_lets_the_child_checkpoint_then_the_kit_exits_75(tmp_path, s
 
 
 def test_orphaned_guard_folders_are_reclaimed(tmp_path):
-    from segbook.core.childguard import TMP_PREFIX, reclaim_orphaned_tmp
-
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     stale = tmp_path / f"{TMP_PREFIX}{dead.pid}-abc"

@@ -13,9 +13,21 @@ import SimpleITK as sitk
 
 from segbook.cli.errors import run_guarded
 from segbook.cli.main import cli
+from segbook.convert import prepare_dataset
 from segbook.convert.archive import unpack
 from segbook.core.errors import InvalidInput
-from tests.helpers.fakes import catalog_copy, four_d, label, msd_tree, nnunet_tree, volume, write
+from tests.helpers.fakes import (
+    autopet_tree,
+    brats2021_tree,
+    catalog_copy,
+    four_d,
+    label,
+    load_copy,
+    msd_tree,
+    nnunet_tree,
+    volume,
+    write,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -72,8 +84,6 @@ def test_case_without_a_channel(tmp_path, capsys):
 
 
 def test_case_folder_without_a_channel_file(tmp_path, capsys):
-    from tests.helpers.fakes import brats2021_tree
-
     raw = brats2021_tree(tmp_path / "raw", 8)
     (raw / "BraTS2021_00002" / "BraTS2021_00002_t2.nii.gz").unlink()
     _fails(tmp_path, capsys, raw, 65, "case BraTS2021_00002 has no channel 0002", task="Task019_BraTS21")
@@ -160,8 +170,6 @@ def test_duplicate_case_ids(tmp_path, capsys):
 
 
 def test_case_ids_that_collide_after_cleaning(tmp_path, capsys):
-    from tests.helpers.fakes import autopet_tree
-
     raw = autopet_tree(tmp_path / "raw", 8)
     study = sorted(raw.glob("*/*"))[0]
     study.rename(study.with_name(study.name.replace(" ", "+")))  # "a b" and "a+b" both clean to a_b
@@ -186,9 +194,6 @@ def test_too_few_cases_for_a_split(tmp_path, capsys):
 
 
 def test_interrupted_prepare_leaves_no_half_dataset(tmp_path):
-    from segbook.convert import prepare_dataset
-    from tests.helpers.fakes import load_copy
-
     demo = load_copy(tmp_path, DEMO)
     seen = []
 

@@ -12,6 +12,7 @@ import SimpleITK as sitk
 from segbook.catalog.content import file_hashes, image_hashes
 from segbook.convert import prepare_dataset
 from segbook.core.hashing import image_content_hash
+from segbook.core.nifti import nifti_problem
 from segbook.core.splits import make_split
 from tests.helpers.fakes import load_copy, nnunet_tree, volume, write
 
@@ -86,7 +87,6 @@ def test_split_is_pinned_across_library_versions():
 
 def test_nifti_scan_matches_numpy_on_a_large_float_volume(tmp_path):
     """The streaming NaN check crosses 1 MiB block boundaries correctly."""
-    from segbook.core.nifti import nifti_problem
 
     array = np.zeros((80, 64, 64), np.float32)  # 1.25 MiB of voxels
     image = sitk.GetImageFromArray(array)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+import tarfile
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import yaml
 
 from segbook.catalog import DatasetManifest
 from segbook.convert import prepare_dataset
 from segbook.convert.layouts import discover
+from segbook.core.errors import UsageProblem
 from tests.helpers.fakes import (
     autopet_tree,
     brats2015_tree,
@@ -82,8 +85,6 @@ def test_msd_folder_splits_4d_volumes_and_ignores_mac_forks(tmp_path):
 
 
 def test_msd_single_channel_task_from_its_tar_archive(tmp_path):
-    import tarfile
-
     spleen = load_copy(tmp_path, "Task009_Spleen")
     raw = msd_tree(tmp_path / "Task09_Spleen", 8, channels=1, values=(0, 1), name="spleen")
     archive = tmp_path / "Task09_Spleen.tar"
@@ -173,7 +174,6 @@ def test_generic_files_layout_from_a_user_manifest(tmp_path):
                     "orientation": "LPS", "image_dtype": "float32"},
     }
     path = tmp_path / "my_liver.yaml"
-    import yaml
 
     path.write_text(yaml.safe_dump(data))
     manifest = DatasetManifest.from_file(path)
@@ -206,8 +206,6 @@ def test_unlabelled_test_images_are_noted_not_used(tmp_path):
 
 
 def test_a_forced_layout_must_be_one_the_manifest_declares(tmp_path):
-    from segbook.core.errors import UsageProblem
-
     demo = load_copy(tmp_path, "Task999_SegBookDemo")
     with pytest.raises(UsageProblem, match="has no layout 'msd'"):
         discover(demo, nnunet_tree(tmp_path / "raw", 7), layout="msd")

@@ -74,7 +74,7 @@ def test_weights_are_verified_against_their_pin(tmp_path, capsys):
 
 
 def test_gpu_requirement_matches_what_torch_sees(tmp_path):
-    import torch
+    import torch  # noqa: PLC0415 - torch only in the tests that need it
 
     rows = rows_by_name(run_checks(out_root=tmp_path, require_gpu=True, hash_weights=False))
     assert (rows["gpu"].status == OK) == torch.cuda.is_available()

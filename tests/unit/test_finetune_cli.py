@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import SimpleITK as sitk
 
@@ -56,8 +58,6 @@ def _write(array, path: Path, spacing=(1.0, 1.0, 1.0)) -> None:
 
 
 def _nnunet_folder(root: Path, n_cases: int, *, bad_case: str | None = None) -> Path:
-    import numpy as np
-
     folder = root / "Dataset571_Tiny"
     for i in range(n_cases):
         case = f"tiny_{i:03d}"
@@ -104,10 +104,10 @@ def test_missing_checkpoint(tmp_path):
 
 @pytest.fixture(scope="module")
 def s_checkpoint(tmp_path_factory) -> Path:
-    from segbook.models.checkpoint import save_official_v1_checkpoint
-    from segbook.models.stunet import build_stunet
-
     path = tmp_path_factory.mktemp("ckpt") / "small_ep4k.model"
+    from segbook.models.checkpoint import save_official_v1_checkpoint  # noqa: PLC0415 - torch only here
+    from segbook.models.stunet import build_stunet  # noqa: PLC0415
+
     model = build_stunet("S", 1, 105, [[2, 2, 2]] * 5)
     return save_official_v1_checkpoint(model.state_dict(), path, epoch=4000, train_losses=[0.5, 0.4])
 
@@ -134,13 +134,11 @@ def test_unpinned_checkpoint_is_refused_without_trust(tmp_path, s_checkpoint):
 
 class _Payload:
     def __reduce__(self):
-        import os
-
         return (os.system, ("touch /tmp/segbook-pwned-by-test",))
 
 
 def test_checkpoint_needing_unsafe_unpickling(tmp_path):
-    import torch
+    import torch  # noqa: PLC0415 - torch only in the tests that need it
 
     marker = Path("/tmp/segbook-pwned-by-test")
     marker.unlink(missing_ok=True)

@@ -16,6 +16,7 @@ from segbook.core.errors import InvalidInput
 from segbook.grid.cells import Cell
 from segbook.grid.commands import Runtime, cell_argv
 from segbook.grid.gridfile import GridEntry, GridSettings, read_grid
+from segbook.grid.images import LABEL_LOCK, LABEL_VERSION, compare, expected_labels, parse_inspect_json
 from segbook.grid.profile import ClassResources, SiteProfile, load_profile
 from segbook.grid.slurm_script import render_script
 from segbook.grid.submit import plan_arrays, write_submission
@@ -206,8 +207,6 @@ def test_missing_raw_folder_or_lock_is_found_again_before_submission(tmp_path):
 
 
 def test_sif_labels_are_read_from_either_form_of_apptainer_inspect_json():
-    from segbook.grid.images import LABEL_LOCK, LABEL_VERSION, compare, expected_labels, parse_inspect_json
-
     labels = {LABEL_VERSION: "0.1.0", LABEL_LOCK: "ab" * 32}
     wrapped = json.dumps({"data": {"attributes": {"labels": labels}, "type": "container"}})
     bare = json.dumps({"attributes": {"labels": labels}})

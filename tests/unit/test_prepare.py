@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 import stat
 
 import pytest
 
-from segbook.catalog import PreparedDataset, prepare_dataset
+from segbook.catalog import PreparedDataset, manifest_for_folder, prepare_dataset
 from segbook.cli.errors import run_guarded
 from segbook.cli.main import cli
 from segbook.convert.prepare import nnunet_channel_name
+from segbook.core.errors import OutputBlocked, UsageProblem
 from segbook.core.hashing import image_content_hash
 from segbook.core.splits import Split, make_split
 from tests.helpers.fakes import catalog_copy, load_copy, nnunet_tree
@@ -106,8 +108,6 @@ def test_cli_prepare_uses_settings_out_root_and_catalog_names(tmp_path, capsys, 
 
 
 def test_a_folder_given_as_the_dataset_gets_an_in_memory_manifest(tmp_path):
-    from segbook.catalog import manifest_for_folder
-
     raw = nnunet_tree(tmp_path / "Dataset777_My Scans", 8)
     manifest = manifest_for_folder(raw)
     assert (manifest.task_id, manifest.kind, manifest.target) == ("Task777_My_Scans", "user", "unknown")
@@ -118,9 +118,6 @@ def test_a_folder_given_as_the_dataset_gets_an_in_memory_manifest(tmp_path):
 
 
 def test_a_folder_with_its_own_manifest_uses_it(tmp_path):
-    import shutil
-
-    from segbook.catalog import manifest_for_folder
 
     raw = nnunet_tree(tmp_path / "anything", 8)
     shutil.copy(catalog_copy(tmp_path, "Task999_SegBookDemo") / "datasets" / "Task999_SegBookDemo.yaml",
@@ -129,16 +126,11 @@ def test_a_folder_with_its_own_manifest_uses_it(tmp_path):
 
 
 def test_a_folder_without_an_id_in_its_name_is_a_usage_problem(tmp_path):
-    from segbook.catalog import manifest_for_folder
-    from segbook.core.errors import UsageProblem
-
     with pytest.raises(UsageProblem, match="cannot tell a dataset id"):
         manifest_for_folder(nnunet_tree(tmp_path / "scans", 8))
 
 
 def test_an_unwritable_lock_location_is_refused_before_converting(tmp_path):
-    from segbook.core.errors import OutputBlocked
-
     demo = load_copy(tmp_path, "Task999_SegBookDemo")
     (tmp_path / "a-file").write_text("not a folder")
     with pytest.raises(OutputBlocked, match="cannot write the lock") as info:

@@ -1,0 +1,107 @@
+"""segbook.core.settings: the environment read once into a frozen Settings; what wins over what."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+
+from segbook.core.errors import EnvironmentProblem
+from segbook.core.settings import Settings, environ_snapshot, load_settings, process_environ
+
+
+@pytest.fixture()
+def no_containerenv(monkeypatch):
+    """As on a plain host: no /run/.containerenv (Podman's marker), whatever this machine has."""
+    real = Path.exists
+    monkeypatch.setattr(Path, "exists", lambda self: False if str(self) == "/run/.containerenv" else real(self))
+
+
+def test_defaults_from_an_empty_environment(no_containerenv):
+    assert load_settings({}) == Settings()
+    assert Settings().out_root == Path("segbook-out") and Settings().lock_mode == "flock"
+
+
+def test_every_variable_lands_in_its_field(no_containerenv):
+    env = {"SEGBOOK_OUT": "/data/out", "SEGBOOK_WEIGHTS_DIR": "/w", "SEGBOOK_IMAGE": "segbook:1",
+           "SEGBOOK_IMAGE_DIGEST": "sha256:" + "a" * 64, "SEGBOOK_REVISION": "abc", "SEGBOOK_MANIFESTS": "/m",
+           "SEGBOOK_TRAIN_CONFIG": "/t.json", "SEGBOOK_LOCK_MODE": "file", "SLURM_JOB_ID": "77",
+           "SLURM_RESTART_COUNT": "2", "SEGBOOK_STOP_AFTER_ITERATION": "5"}
+    s = load_settings(env)
+    assert (s.out_root, s.weights_dir, s.manifests_dir, s.train_config) == (
+        Path("/data/out"), Path("/w"), Path("/m"), Path("/t.json"))
+    assert (s.image, s.image_digest, s.revision, s.lock_mode) == ("segbook:1", "sha256:" + "a" * 64, "abc", "file")
+    assert (s.slurm_job, s.slurm_restarts, s.stop_after_iteration) == ("77", 2, 5)
+
+
+def test_empty_values_count_as_unset(no_containerenv):
+    env = {"SEGBOOK_OUT": "", "SEGBOOK_WEIGHTS_DIR": "", "SEGBOOK_IMAGE": "", "SEGBOOK_LOCK_MODE": "",
+           "SLURM_RESTART_COUNT": "", "SEGBOOK_STOP_AFTER_ITERATION": ""}
+    assert load_settings(env) == Settings()
+
+
+@pytest.mark.parametrize("env, runtime", [
+    ({"APPTAINER_CONTAINER": "/x.sif", "SEGBOOK_RUNTIME": "docker"}, "apptainer"),  # Apptainer says so itself
+    ({"SINGULARITY_CONTAINER": "/x.sif"}, "apptainer"),
+    ({"SEGBOOK_RUNTIME": "docker"}, "docker"),  # run.sh / the image
+    ({}, "native"),
+])
+def test_runtime_precedence(env, runtime, no_containerenv):
+    assert load_settings(env).runtime == runtime
+
+
+def test_podman_marker_counts_only_without_a_declared_runtime(monkeypatch):
+    real = Path.exists
+    monkeypatch.setattr(Path, "exists", lambda self: True if str(self) == "/run/.containerenv" else real(self))
+    assert load_settings({}).runtime == "podman"
+    assert load_settings({"SEGBOOK_RUNTIME": "docker"}).runtime == "docker"
+
+
+def test_an_array_task_wins_over_the_plain_job_id(no_containerenv):
+    env = {"SLURM_JOB_ID": "101", "SLURM_ARRAY_JOB_ID": "100", "SLURM_ARRAY_TASK_ID": "7"}
+    assert load_settings(env).slurm_job == "100_7"
+    assert load_settings({"SLURM_JOB_ID": "101", "SLURM_ARRAY_JOB_ID": "100"}).slurm_job == "101"
+
+
+def test_an_unknown_lock_mode_is_an_environment_problem(no_containerenv):
+    with pytest.raises(EnvironmentProblem, match="SEGBOOK_LOCK_MODE"):
+        load_settings({"SEGBOOK_LOCK_MODE": "nfs"})
+
+
+def test_the_process_environment_is_read_only_when_no_mapping_is_given(monkeypatch, no_containerenv):
+    monkeypatch.setenv("SEGBOOK_OUT", "/from/environ")
+    assert load_settings().out_root == Path("/from/environ")
+    assert load_settings({}).out_root == Path("segbook-out")  # an explicit mapping: os.environ is not read
+
+
+def test_a_flag_wins_by_replacing_the_field_and_settings_stay_frozen(no_containerenv):
+    """What the CLI does with --out: a new Settings, the environment's value untouched."""
+    from_env = load_settings({"SEGBOOK_OUT": "/env/out"})
+    with_flag = dataclasses.replace(from_env, out_root=Path("/flag/out"))
+    assert (from_env.out_root, with_flag.out_root) == (Path("/env/out"), Path("/flag/out"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        from_env.out_root = Path("/elsewhere")
+
+
+def test_as_dict_is_json_ready(no_containerenv):
+    data = load_settings({"SEGBOOK_OUT": "/o", "SEGBOOK_WEIGHTS_DIR": "/w"}).as_dict()
+    assert data["out_root"] == "/o" and data["weights_dir"] == "/w" and data["manifests_dir"] is None
+    assert set(data) == {f.name for f in dataclasses.fields(Settings)}
+
+
+def test_snapshot_keeps_only_the_variables_that_influence_a_run(monkeypatch):
+    monkeypatch.setenv("nnUNet_compile", "false")
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv("UNRELATED_SECRET", "x")
+    snapshot = environ_snapshot()
+    assert snapshot["nnUNet_compile"] == "false" and snapshot["OMP_NUM_THREADS"] == "2"
+    assert "UNRELATED_SECRET" not in snapshot and list(snapshot) == sorted(snapshot)
+
+
+def test_process_environ_is_a_copy(monkeypatch):
+    copy = process_environ()
+    copy["SEGBOOK_OUT"] = "/changed"
+    assert "SEGBOOK_OUT" not in os.environ
+
