@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from segbook.core import crashlog
 from segbook.core.configurations import Configuration
 from segbook.core.errors import EnvironmentProblem, Interrupted, OutputBlocked, SegbookError
 from segbook.core.fsio import ensure_writable_dir
@@ -120,6 +121,7 @@ def finetune(request: FinetuneRequest, progress: Progress) -> RunResult:
     located = stages.locate_dataset(request)
     plan = stages.choose_plan(located.manifest, request.plan)
     layout = RunLayout(request.out_root, located.task_id, request.configuration.name, request.fold)
+    crashlog.use_run_dir(layout.run_dir)  # a crash from here on is logged in the run's logs/
     with exclusive(lock_path(request.out_root, run_lock_name(layout)), what="run of this cell",
                    wait=request.wait, mode=request.settings.lock_mode,
                    busy_hint="wait for it (rerun without --no-wait), or stop it first",

@@ -13,6 +13,7 @@ from segbook.core.layout import CASE_FILE_ENDING
 from segbook.core.provenance import device_info, kit_info, package_versions, runtime_info
 from segbook.core.receipt import write_receipt
 from segbook.core.settings import environ_snapshot
+from segbook.core.splits import duplicates_block
 from segbook.nnunet.planning import PAPER_PLANS
 
 
@@ -60,6 +61,8 @@ def write_run_receipt(request, dataset, layout, device, planned, trained, predic
             "dataset_sha256": dataset.dataset_sha256, "lock_sha256": dataset.lock_sha256,
             "num_train": len(dataset.split.train), "num_test": len(dataset.split.test),
             "labels": {str(k): v for k, v in sorted(dataset.labels.items())},
+            "duplicates": {**duplicates_block(dataset.split),
+                           "near_duplicates": [list(pair) for pair in dataset.near_duplicates]},
         },
         "configuration": {
             "name": config.name, "paper_key": config.paper_key, "model": config.model, "init": config.init,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from segbook.core.errors import InputMissing, Interrupted, InvalidInput, UsageProblem
 from segbook.core.hashing import image_content_hash
+from segbook.core.locks import exclusive, lock_path
 from segbook.core.run_state import describe_train_state, read_train_state
 from segbook.nnunet.planning import PlanChoice
 from segbook.nnunet.steps import predict, training_environment
@@ -49,6 +50,7 @@ class Dataset:
     split: object  # segbook.core.splits.Split
     dataset_sha256: str
     lock_sha256: str | None
+    near_duplicates: tuple = ()  # (case, case, score) warnings from prepare
 
     @property
     def test_images(self) -> Path:
@@ -83,11 +85,11 @@ def locate_dataset(request) -> DatasetSource:
         from segbook.catalog import manifest_for_folder  # noqa: PLC0415
 
         manifest = manifest_for_folder(candidate)
-        lock_path = None
+        folder_lock = None
         if manifest.path is None or not manifest.path.is_file():
             # a manifest made in memory: pin under the output root (the raw folder may be read-only)
-            lock_path = request.out_root / "locks" / f"{manifest.task_id}.lock"
-        return DatasetSource(manifest, candidate, "path", lock_path)
+            folder_lock = request.out_root / "locks" / f"{manifest.task_id}.lock"
+        return DatasetSource(manifest, candidate, "path", folder_lock)
     manifest = load_catalog().get(request.dataset)
     if manifest.task_id == DEMO_TASK_ID:
         return DatasetSource(manifest, request.raw, "demo", None)
@@ -119,12 +121,15 @@ def prepare(request, located: DatasetSource, progress) -> Dataset:
     from segbook.demo.sources import ensure_demo_sources  # noqa: PLC0415
 
     manifest, raw = located.manifest, located.raw
-    if raw is None:  # the demo: generated on first use
-        raw = ensure_demo_sources(request.out_root, progress)
+    if raw is None:  # the demo: generated on first use, once (concurrent demo cells share the root)
+        with exclusive(lock_path(request.out_root, "demo-sources"), what="generation of the demo data",
+                       mode=request.settings.lock_mode):
+            raw = ensure_demo_sources(request.out_root, progress)
     if not Path(raw).exists():
         raise InputMissing(f"raw data folder {raw} does not exist")
     prepared = prepare_dataset(manifest, Path(raw), request.out_root, lock=request.lock, force=request.force,
-                               lock_path=located.lock_path, command=" ".join(request.command) or None)
+                               lock_path=located.lock_path, command=" ".join(request.command) or None,
+                               lock_mode=request.settings.lock_mode, progress=progress)
     progress(f"prepare: {prepared.dataset_name}: {len(prepared.split.train)} training, "
              f"{len(prepared.split.test)} held-out test cases (split {prepared.split.sha256[:12]})")
     return Dataset(
@@ -133,6 +138,7 @@ def prepare(request, located: DatasetSource, progress) -> Dataset:
         labels={int(k): v for k, v in manifest.labels.items()}, num_channels=len(manifest.channels),
         split=prepared.split,
         dataset_sha256=prepared.dataset_sha256, lock_sha256=prepared.lock_sha256,
+        near_duplicates=tuple(prepared.near_duplicates),
     )
 
 
