@@ -33,7 +33,7 @@ BUDGETS = {"plan": 2.0, "status": 5.0}
 
 
 def _setup(root: Path) -> dict:
-    from segbook.catalog import load_catalog  # noqa: PLC0415
+    from segbook.catalog import load_catalog
 
     manifests = root / "manifests"
     shutil.copytree(REPO / "manifests", manifests, ignore=shutil.ignore_patterns("reference"))
@@ -55,8 +55,8 @@ def _setup(root: Path) -> dict:
 
 
 def _write_receipts(grid_dir: Path) -> int:
-    from segbook.core.receipt import SCHEMA  # noqa: PLC0415
-    from segbook.grid.gridfile import read_grid  # noqa: PLC0415
+    from segbook.core.receipt import SCHEMA
+    from segbook.grid.gridfile import read_grid
 
     grid = read_grid(grid_dir)
     for i, entry in enumerate(grid.entries):
@@ -97,11 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         env = _setup(root)
         os.environ.update(env)  # the in-process calls read the same manifests (settings read it once per call)
-        from segbook.catalog import load_catalog  # noqa: PLC0415
-        from segbook.core.settings import load_settings  # noqa: PLC0415
-        from segbook.grid.gridfile import read_grid  # noqa: PLC0415
-        from segbook.grid.plan import PlanRequest, plan_grid  # noqa: PLC0415
-        from segbook.grid.status import grid_status  # noqa: PLC0415
+        from segbook.catalog import load_catalog
+        from segbook.core.settings import load_settings
+        from segbook.grid.gridfile import read_grid
+        from segbook.grid.plan import PlanRequest, plan_grid
+        from segbook.grid.status import grid_status
 
         grid_dir = root / "grid"
         request = PlanRequest(grid_dir=grid_dir, out_root=root / "out", datasets=["all"], configs=["paper"],

@@ -48,7 +48,7 @@ def _phantom(rng, shape) -> np.ndarray:
 
 
 def _raw_tree(root: Path, n: int, shape) -> Path:
-    import SimpleITK as sitk  # noqa: PLC0415
+    import SimpleITK as sitk
 
     rng = np.random.default_rng(0)
     for sub in ("imagesTr", "labelsTr"):
@@ -67,10 +67,11 @@ def _raw_tree(root: Path, n: int, shape) -> Path:
 
 
 def bench_prepare(tmp: Path, n: int, shape) -> list[list]:
-    from segbook.catalog import load_catalog, prepare_dataset  # noqa: PLC0415
-    from segbook.convert.duplicates import identical_groups, near_duplicates  # noqa: PLC0415
-    from segbook.convert.fingerprint import image_fingerprint  # noqa: PLC0415
-    from segbook.core.volumes import read_volume  # noqa: PLC0415
+    from segbook.catalog import load_catalog
+    from segbook.convert.duplicates import identical_groups, near_duplicates
+    from segbook.convert.fingerprint import image_fingerprint
+    from segbook.convert.prepare import prepare_dataset
+    from segbook.core.volumes import read_volume
 
     raw = _raw_tree(tmp / "raw", n, shape)
     manifest = load_catalog(REPO / "manifests").get("Task999_SegBookDemo")
@@ -98,10 +99,10 @@ def bench_prepare(tmp: Path, n: int, shape) -> list[list]:
 
 
 def _write_lock_and_stamp(out: Path, locks: Path, task: str, cases: list[str], shared_hash) -> Path:
-    from segbook.catalog.content import ImageHashes  # noqa: PLC0415
-    from segbook.catalog.lock import lock_from_conversion, write_lock  # noqa: PLC0415
-    from segbook.convert import fingerprint as fp  # noqa: PLC0415
-    from segbook.core.splits import make_split  # noqa: PLC0415
+    from segbook.catalog.content import ImageHashes
+    from segbook.catalog.lock import lock_from_conversion, write_lock
+    from segbook.convert import fingerprint as fp
+    from segbook.core.splits import make_split
 
     def h(text: str) -> ImageHashes:
         digest = hashlib.sha256(text.encode()).hexdigest()
@@ -122,7 +123,7 @@ def _write_lock_and_stamp(out: Path, locks: Path, task: str, cases: list[str], s
 
 
 def bench_overlap(tmp: Path) -> list[list]:
-    from segbook.convert.overlap import compare, render, resolve  # noqa: PLC0415
+    from segbook.convert.overlap import compare, render, resolve
 
     out, locks = tmp / "ov-out", tmp / "locks"
     locks.mkdir()

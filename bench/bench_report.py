@@ -26,9 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: segbook, tests.report_runs
 
-from common import emit, load_average, machine_line, peak_rss_gib, progress  # noqa: E402
+from common import emit, load_average, machine_line, peak_rss_gib, progress
 
-from segbook.report.receipts import CONFIG_TO_PAPER  # noqa: E402
+from segbook.report.receipts import CONFIG_TO_PAPER
 
 BUDGET_S = 2.0
 

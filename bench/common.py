@@ -46,7 +46,7 @@ def load_average() -> str:
 def machine_line() -> str:
     """Where and when: CPU, cores, Python, torch (imported lazily), date."""
     try:
-        import torch  # noqa: PLC0415 - only when a benchmark reports
+        import torch
 
         torch_version = torch.__version__
     except ImportError:

@@ -21,8 +21,8 @@ PATCH = (1, 1, 128, 128, 128)
 
 
 def macs(model) -> int:
-    import torch  # noqa: PLC0415
-    from torch import nn  # noqa: PLC0415
+    import torch
+    from torch import nn
 
     total = [0]
 
@@ -41,11 +41,11 @@ def macs(model) -> int:
 
 
 def networks():
-    import torch  # noqa: PLC0415
-    from dynamic_network_architectures.architectures.unet import PlainConvUNet  # noqa: PLC0415
-    from torch import nn  # noqa: PLC0415
+    import torch
+    from dynamic_network_architectures.architectures.unet import PlainConvUNet
+    from torch import nn
 
-    from segbook.models.stunet import build_stunet  # noqa: PLC0415
+    from segbook.models.stunet import build_stunet
 
     strides = [[1, 1, 1]] + [[2, 2, 2]] * 5
     with torch.device("meta"):

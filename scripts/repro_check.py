@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import repro_engine  # noqa: E402 - the sibling module, found from this script's folder
+import repro_engine  # the sibling module, found from this script's folder
 
 REPO = Path(__file__).resolve().parents[1]
 EXIT_DIFFERENCES, EXIT_ENVIRONMENT = 1, 78

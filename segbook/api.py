@@ -92,11 +92,6 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def run_lock_name(layout: RunLayout) -> str:
-    """Name of the lock one run folder is held by (segbook grid status asks it too)."""
-    return f"run-{layout.task_id}-{layout.run_dir.name}"
-
-
 def refuse_other_plan(receipt: dict, plans_name: str, layout: RunLayout) -> None:
     """A finished run made with the other plan is not this request's result (nor overwritten)."""
     from segbook.nnunet.planning import NNUNET_PLANS  # noqa: PLC0415 - receipts from before plans were recorded
@@ -122,7 +117,7 @@ def finetune(request: FinetuneRequest, progress: Progress) -> RunResult:
     plan = stages.choose_plan(located.manifest, request.plan)
     layout = RunLayout(request.out_root, located.task_id, request.configuration.name, request.fold)
     crashlog.use_run_dir(layout.run_dir)  # a crash from here on is logged in the run's logs/
-    with exclusive(lock_path(request.out_root, run_lock_name(layout)), what="run of this cell",
+    with exclusive(lock_path(request.out_root, layout.lock_name), what="run of this cell",
                    wait=request.wait, mode=request.settings.lock_mode,
                    busy_hint="wait for it (rerun without --no-wait), or stop it first",
                    on_wait=lambda holder: progress(

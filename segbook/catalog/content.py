@@ -22,7 +22,7 @@ class ImageHashes:
 
 
 def voxel_hash(image) -> str:
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # noqa: PLC0415 - loading the catalog stays free of SimpleITK
 
     digest = hashlib.sha256(b"segbook-voxels-v1|")
     digest.update(f"components={image.GetNumberOfComponentsPerPixel()}|".encode())

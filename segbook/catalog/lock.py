@@ -99,7 +99,7 @@ def lock_sha256(data: LockData) -> str:
 
 def _who() -> str:
     try:
-        import pwd
+        import pwd  # noqa: PLC0415 - POSIX only
 
         user = pwd.getpwuid(os.getuid()).pw_name
     except (ImportError, KeyError):  # containers run as uids without a passwd entry

@@ -17,8 +17,8 @@ import yaml
 from segbook.catalog import load_catalog
 from segbook.catalog.schema import ACCESS_KINDS, MODALITIES, TARGETS
 from segbook.catalog.sizes import MEDIUM_MAX_CASES, SIZE_CLASSES, SMALL_MAX_CASES
-from segbook.catalog.user_manifest import build_user_manifest
 from segbook.cli.options import out_option, progress_printer
+from segbook.convert.user_manifest import build_user_manifest
 from segbook.core.errors import OutputBlocked
 from segbook.core.fsio import atomic_write_text
 from segbook.core.settings import load_settings

@@ -46,7 +46,7 @@ def prepare(dataset, raw, out, lock, force, seed, layout, lock_file, max_unpacke
     DATASET is a task id, nnU-Net id, display name, or the path of a manifest made by
     `segbook datasets init`. Exit 1 lists every case that differs from the lock.
     """
-    from segbook.convert import prepare_dataset  # noqa: PLC0415 - numpy on use
+    from segbook.convert.prepare import prepare_dataset  # noqa: PLC0415 - numpy on use
 
     settings = load_settings()
     manifest = load_catalog(settings.manifests_dir).get(dataset)

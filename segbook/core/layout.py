@@ -47,6 +47,11 @@ class RunLayout:
     def receipt(self) -> Path:
         return self.run_dir / "receipt.json"
 
+    @property
+    def lock_name(self) -> str:
+        """The lock one run folder is held by, for the whole run (segbook grid status asks it too)."""
+        return f"run-{self.task_id}-{self.run_dir.name}"
+
 
 def sources_dir(out_root: Path) -> Path:
     return out_root / "sources"

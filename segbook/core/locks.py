@@ -112,7 +112,7 @@ def exclusive(path: Path, *, what: str, wait: bool = True, mode: str = "flock",
 
 
 def _open_flock(path: Path):
-    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - kept open for the lock's lifetime
+    handle = open(path, "a+", encoding="utf-8")  # kept open for the lock's lifetime
     try:
         fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
         fcntl.flock(handle, fcntl.LOCK_UN)
@@ -239,7 +239,7 @@ def held_by(path: Path, *, mode: str = "flock", stale_after_s: float = DEFAULT_S
         return None
     if mode == "flock":
         try:
-            handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115
+            handle = open(path, "a+", encoding="utf-8")
         except OSError:
             return None
         with handle:

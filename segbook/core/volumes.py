@@ -104,7 +104,7 @@ def _c_stderr_captured() -> Iterator[list[str]]:
     lines: list[str] = []
     try:
         sys.stderr.flush()
-        sink = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+        sink = tempfile.TemporaryFile()  # closed below
         saved = os.dup(2)
     except (OSError, ValueError):  # no usable fd 2, or no room for the sink: write uncaptured
         yield lines

@@ -53,7 +53,7 @@ def _as_integer_labels(array: np.ndarray, path: Path) -> np.ndarray:
 def read_label_image(path: Path) -> LabelImage:
     """Read through segbook.core.volumes: a truncated file, NaN voxels or a NaN/zero voxel size in
     the header are refused (InvalidInput naming the file), never scored."""
-    import SimpleITK as sitk  # imported here: keeps SimpleITK out of import time
+    import SimpleITK as sitk  # noqa: PLC0415 - keeps SimpleITK out of import time
 
     from segbook.core.volumes import read_volume  # noqa: PLC0415
 

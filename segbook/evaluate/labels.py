@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+from segbook.catalog import load_catalog
 from segbook.core.errors import InputMissing, InvalidInput
 
 DEFAULT_NSD_TOLERANCE_MM = 1.0
@@ -51,7 +52,6 @@ def labels_from_dataset_json(path: Path) -> dict[int, str]:
 
 def labels_from_catalog(name: str) -> dict[int, str]:
     """Labels of a catalog dataset (an unknown name raises UsageProblem with suggestions)."""
-    from segbook.catalog import load_catalog  # the catalog is optional for plain folder evaluation
 
     return normalize_labels(load_catalog().get(name).labels)
 

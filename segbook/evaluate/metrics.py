@@ -51,7 +51,7 @@ def _distances_by_transform(from_border, to_border, sampling) -> np.ndarray:
 
 
 def _distances_by_tree(from_border, to_border, sampling) -> np.ndarray:
-    from scipy.spatial import cKDTree
+    from scipy.spatial import cKDTree  # noqa: PLC0415 - scipy only for the distance metrics
 
     targets = np.argwhere(to_border)
     sources = np.argwhere(from_border)  # C order, like boolean indexing

@@ -87,7 +87,7 @@ class EvaluationResult:
         return out
 
     def to_dataframe(self):
-        import pandas as pd
+        import pandas as pd  # noqa: PLC0415 - pandas only for tables
 
         return pd.DataFrame(self.rows(), columns=CSV_COLUMNS)
 

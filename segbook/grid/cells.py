@@ -55,10 +55,9 @@ class Cell:
 
     def run_lock(self, out_root: Path) -> Path:
         """The lock `segbook finetune` holds while it works on this cell (see segbook.api)."""
-        from segbook.api import run_lock_name  # noqa: PLC0415 - api is torch-free at import
         from segbook.core.locks import lock_path  # noqa: PLC0415
 
-        return lock_path(Path(out_root), run_lock_name(self.layout(out_root)))
+        return lock_path(Path(out_root), self.layout(out_root).lock_name)
 
 
 def config_rank(name: str) -> int:

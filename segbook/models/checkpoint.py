@@ -20,6 +20,7 @@ from torch import nn
 
 from segbook.core.errors import InputMissing, InvalidInput
 from segbook.models.official_format import save_official_v1_checkpoint, save_v2_checkpoint
+from segbook.models.stunet import SCALES
 
 __all__ = [
     "Checkpoint", "PretrainedInfo", "adapt_pretrained", "checkpoint_tensor_hash",
@@ -39,7 +40,7 @@ _UNSAFE_MARKERS = ("GLOBAL", "global", "allowlist", "Can only build", "blocked")
 def _numpy_scalar_globals() -> list:
     """The globals a numpy scalar pickles to: its constructor (numpy 1.x and 2.x module names),
     numpy.dtype, and the numeric dtype classes (their state is restored with BUILD)."""
-    from numpy._core.multiarray import scalar  # numpy >= 2 (1.26 has this alias too)
+    from numpy._core.multiarray import scalar  # noqa: PLC0415 - numpy >= 2 (1.26 has this alias too)
 
     dtype_classes = [getattr(np.dtypes, name) for name in (
         "BoolDType", "Int8DType", "Int16DType", "Int32DType", "Int64DType", "UInt8DType",
@@ -193,7 +194,6 @@ def checkpoint_tensor_hash(path: str | Path) -> str:
 
 def guess_scale(state_dict: Mapping[str, torch.Tensor]) -> str | None:
     """'S'/'B'/'L'/'H' from the first stage's width and depth, None if it is no STU-Net."""
-    from segbook.models.stunet import SCALES
 
     first = state_dict.get(FIRST_LAYER_KEYS[0])
     if first is None or first.dim() != 5:

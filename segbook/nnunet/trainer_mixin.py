@@ -29,7 +29,7 @@ class SegbookTrainerMixin(ResumableTraining):
     """Put first in the bases, before nnUNetTrainer."""
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device("cuda")):  # noqa: B008 - nnU-Net's signature
+                 device: torch.device = torch.device("cuda")):  # nnU-Net's signature
         try:
             context = load_from_environment()
             self.segbook, self.segbook_run_dir = context.config, context.run_dir

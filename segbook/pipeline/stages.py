@@ -82,7 +82,7 @@ def locate_dataset(request) -> DatasetSource:
 
     candidate = Path(request.dataset)
     if candidate.is_dir():
-        from segbook.catalog import manifest_for_folder  # noqa: PLC0415
+        from segbook.convert.user_manifest import manifest_for_folder  # noqa: PLC0415
 
         manifest = manifest_for_folder(candidate)
         folder_lock = None
@@ -117,7 +117,7 @@ def choose_plan(manifest, requested: str) -> PlanChoice:
 
 def prepare(request, located: DatasetSource, progress) -> Dataset:
     """Convert, hash, split and check the dataset against its lock (reused when unchanged)."""
-    from segbook.catalog import prepare_dataset  # noqa: PLC0415
+    from segbook.convert.prepare import prepare_dataset  # noqa: PLC0415
     from segbook.demo.sources import ensure_demo_sources  # noqa: PLC0415
 
     manifest, raw = located.manifest, located.raw

@@ -43,7 +43,7 @@ def _recompute(what: str, recorded, target: Path, shown: str, function: Callable
         return Finding(what, recorded, f"missing file {shown}")
     try:
         found = function(target)
-    except Exception as exc:  # noqa: BLE001 - any way a file fails to hash is a listed difference
+    except Exception as exc:  # any way a file fails to hash is a listed difference
         reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         found = f"unreadable ({' '.join(str(reason).split())})"
     return Finding(what, recorded, found)

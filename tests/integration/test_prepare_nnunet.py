@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from segbook.convert import prepare_dataset
+from segbook.convert.prepare import prepare_dataset
 from tests.helpers.fakes import load_copy, nnunet_tree
 
 pytestmark = pytest.mark.integration  # nnU-Net's own code and worker process (~30 s)

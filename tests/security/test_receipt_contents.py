@@ -17,7 +17,8 @@ import SimpleITK as sitk
 import torch
 
 from segbook.api import FinetuneRequest
-from segbook.catalog import load_catalog, prepare_dataset
+from segbook.catalog import load_catalog
+from segbook.convert.prepare import prepare_dataset
 from segbook.core.configurations import Configuration
 from segbook.core.hashing import image_content_hash, sha256_json
 from segbook.core.layout import RunLayout
@@ -54,7 +55,11 @@ def receipt(tmp_path) -> tuple[Path, dict, Path]:
     torch.save({"network_weights": {"w": torch.ones(2, 2)}}, checkpoint)
     metrics = evaluate_folder(layout.predictions_dir, dataset.test_labels, dataset.labels,
                               cases=list(prepared.split.test))
-    planned = SimpleNamespace(plans_path=plans, plans_sha256=sha256_json({"plans_name": "test"}))
+    summary = {"patch_size": [24, 40, 40], "spacing": [2.0, 1.5, 1.5], "batch_size": 2, "strides": []}
+    planned = SimpleNamespace(plans_path=plans, plans_sha256=sha256_json({"plans_name": "test"}),
+                              plans_name="nnUNetPlans",
+                              report={"plans": "nnUNetPlans", "used": summary, "nnunet": summary,
+                                      "reference": None, "adjustments": []})
     trained = SimpleNamespace(weights=None, final_checkpoint=checkpoint, resumed=False,
                               config=SimpleNamespace(seed=12345, threads=2, data_workers=2))
     predictions = {c: image_content_hash(layout.predictions_dir / f"{c}.nii.gz") for c in prepared.split.test}

@@ -13,8 +13,8 @@ import SimpleITK as sitk
 
 from segbook.cli.errors import run_guarded
 from segbook.cli.main import cli
-from segbook.convert import prepare_dataset
 from segbook.convert.archive import unpack
+from segbook.convert.prepare import prepare_dataset
 from segbook.core.errors import InvalidInput
 from tests.helpers.fakes import (
     autopet_tree,

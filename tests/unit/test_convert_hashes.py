@@ -10,7 +10,7 @@ import pytest
 import SimpleITK as sitk
 
 from segbook.catalog.content import file_hashes, image_hashes
-from segbook.convert import prepare_dataset
+from segbook.convert.prepare import prepare_dataset
 from segbook.core.hashing import image_content_hash
 from segbook.core.nifti import nifti_problem
 from segbook.core.splits import make_split

@@ -12,8 +12,8 @@ import SimpleITK as sitk
 import yaml
 
 from segbook.catalog import DatasetManifest
-from segbook.convert import prepare_dataset
 from segbook.convert.layouts import discover
+from segbook.convert.prepare import prepare_dataset
 from segbook.core.errors import UsageProblem
 from tests.helpers.fakes import (
     autopet_tree,

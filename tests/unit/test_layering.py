@@ -43,11 +43,7 @@ RANK = {package: rank for rank, (_, packages) in enumerate(LAYERS) for package i
 
 # Imports that break the order today, as (importing module, imported module). Each must still exist
 # (test_known_violations_are_still_there): delete the entry in the commit that fixes it.
-KNOWN_VIOLATIONS = {
-    ("segbook.grid.cells", "segbook.api"),  # run_lock_name: the lock name belongs in core or grid
-    ("segbook.catalog", "segbook.convert.prepare"),  # lazy re-export of prepare_dataset (issue 11: the cycle)
-    ("segbook.catalog.user_manifest", "segbook.convert.layouts"),  # discover(): catalog -> convert
-}
+KNOWN_VIOLATIONS: set[tuple[str, str]] = set()  # none left; an entry here must name a real, current import
 
 NNUNET_ONLY = ("nnunetv2", "batchgenerators", "batchgeneratorsv2")  # importable in segbook/nnunet only
 TORCH = ("torch", "torchvision")

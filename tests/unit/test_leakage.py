@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from segbook.catalog import prepare_dataset
 from segbook.catalog.lock import LockMismatch, parse_lock, read_lock
 from segbook.convert.fingerprint import NEAR_DUPLICATE_THRESHOLD, image_fingerprint, similar_pairs
+from segbook.convert.prepare import prepare_dataset
 from segbook.core.errors import InvalidInput
 from segbook.core.splits import _grouped_split, duplicates_block, make_split
 from tests.helpers.fakes import REPO, catalog_copy, load_copy, nnunet_tree, write

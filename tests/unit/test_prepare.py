@@ -8,10 +8,10 @@ import stat
 
 import pytest
 
-from segbook.catalog import PreparedDataset, manifest_for_folder, prepare_dataset
 from segbook.cli.errors import run_guarded
 from segbook.cli.main import cli
-from segbook.convert.prepare import nnunet_channel_name
+from segbook.convert.prepare import PreparedDataset, nnunet_channel_name, prepare_dataset
+from segbook.convert.user_manifest import manifest_for_folder
 from segbook.core.errors import OutputBlocked, UsageProblem
 from segbook.core.hashing import image_content_hash
 from segbook.core.splits import Split, make_split

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from segbook.catalog.manifest import DatasetManifest
 from segbook.catalog.schema import TARGETS
+from segbook.convert.layouts import discover
 from segbook.core.errors import InputMissing, InvalidInput, UsageProblem
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -105,8 +106,6 @@ def build_user_manifest(name: str, raw: Path, *, nnunet_id: int | None, target: 
         "prepare": {"layouts": [{"kind": "nnunet"}, {"kind": "msd"}]},
         "corrections": [], "notes": [f"created by `segbook datasets init` from {raw.name}"],
     }
-    from segbook.convert.layouts import discover  # no numpy/SimpleITK behind this import
-
     found = discover(DatasetManifest.from_dict(manifest), raw)
     n = len(found.cases)
     test = math.ceil(0.2 * n)
