@@ -199,6 +199,7 @@ class DemoResult:
     finetuned: RunResult
     scratch: RunResult
     pretrained_weights: Path
+    figure: Path  # OUT/demo/demo.png: a held-out slice with both predictions, pseudo-Dice per epoch
 
 
 def demo(request: DemoRequest, progress: Progress) -> DemoResult:
@@ -229,4 +230,23 @@ def demo(request: DemoRequest, progress: Progress) -> DemoResult:
             deterministic=True, device=request.device, force=request.force, verbose=request.verbose,
             settings=request.settings, command=request.command,
         ), progress)
-    return DemoResult(runs["pretrained"], runs["scratch"], weights)
+    figure = _demo_figure(request.out_root, {"fine-tuned": runs["pretrained"], "scratch": runs["scratch"]})
+    progress(f"demo figure: {figure}")
+    return DemoResult(runs["pretrained"], runs["scratch"], weights, figure)
+
+
+def _demo_figure(out_root: Path, runs: dict[str, RunResult]) -> Path:
+    """Draw the figure from what the two runs wrote (first held-out case, both runs' logs)."""
+    from segbook.core.layout import CASE_FILE_ENDING, test_labels_dir  # noqa: PLC0415
+    from segbook.report.demo_figure import demo_figure  # noqa: PLC0415 - matplotlib on use
+
+    first = next(iter(runs.values())).receipt
+    case = sorted(first["hashes"]["predictions"])[0]
+    raw = out_root / "nnUNet_raw" / first["dataset"]["nnunet_dataset"]
+    run_dirs = {name: run.receipt_path.parent for name, run in runs.items()}
+    return demo_figure(
+        out_root / "demo" / "demo.png", image=raw / "imagesTs" / f"{case}_0000{CASE_FILE_ENDING}",
+        reference=test_labels_dir(out_root, first["dataset"]["nnunet_dataset"]) / f"{case}{CASE_FILE_ENDING}",
+        predictions={name: d / "predictions" / f"{case}{CASE_FILE_ENDING}" for name, d in run_dirs.items()},
+        logs={name: d / "logs" / "nnunet.log" for name, d in run_dirs.items()},
+        dice={name: run.receipt["metrics"]["summary"]["mean_dice"] for name, run in runs.items()})

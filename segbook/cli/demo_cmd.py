@@ -48,6 +48,7 @@ def demo(out_root, epochs, iterations_per_epoch, pretrain_steps, seed, device, f
     click.echo(render_table(result.finetuned.receipt, result.scratch.receipt))
     click.echo(f"\nreceipts:\n  fine-tuned: {result.finetuned.receipt_path}\n  scratch:    "
                f"{result.scratch.receipt_path}")
+    click.echo(f"figure: {result.figure}")
     click.echo(f"\n{SYNTHETIC_NOTE}")
 
 

@@ -8,6 +8,7 @@ import shutil
 import pytest
 import SimpleITK as sitk
 
+from segbook.report.demo_figure import pseudo_dice_curve
 from tests.helpers import TINY
 from tests.helpers import run_segbook as segbook
 
@@ -108,3 +109,12 @@ def test_report_from_real_receipts_and_paper(demo_out, tmp_path):
     paper = segbook("report", "--paper", "--out", str(tmp_path / "paper"))
     assert paper.returncode == 0, paper.stderr
     assert (tmp_path / "paper" / "report.html").is_file()
+
+
+def test_demo_draws_its_figure_from_the_runs(demo_out, demo_runs):
+    figure = demo_out / "demo" / "demo.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(figure.parent.glob(".demo.png.*"))  # written under a temporary name, then renamed
+    for run_dir in demo_runs.values():  # one pseudo-Dice per epoch of the tiny schedule
+        curve = pseudo_dice_curve(run_dir / "logs" / "nnunet.log")
+        assert [epoch for epoch, _ in curve] == [1] and 0.0 <= curve[0][1] <= 1.0
