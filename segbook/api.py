@@ -19,6 +19,7 @@ from segbook.core.errors import EnvironmentProblem, Interrupted, OutputBlocked, 
 from segbook.core.fsio import ensure_writable_dir
 from segbook.core.layout import RunLayout
 from segbook.core.locks import exclusive, lock_path
+from segbook.core.protocol import DEFAULT_SEED, PROTOCOL_EPOCHS, PROTOCOL_ITERATIONS
 from segbook.core.receipt import is_complete, load_receipt
 from segbook.core.run_state import RunJournal
 from segbook.core.settings import Settings
@@ -27,9 +28,6 @@ from segbook.nnunet.train_config import DEFAULT_CHECKPOINT_MINUTES
 Progress = Callable[[str], None]
 DETERMINISTIC_THREADS = 2  # fixed so CPU reductions give the same bits on every machine
 DETERMINISTIC_DATA_WORKERS = 2  # the batch sequence depends on the number of workers
-DEFAULT_SEED = 12345
-PROTOCOL_EPOCHS = 1000  # SegBook / nnU-Net default schedule
-PROTOCOL_ITERATIONS = 250
 # The demo's schedule: 64 iterations per run and a 30-step stand-in pre-training, so that the whole
 # demo stays within about 3 minutes on 2 CPU cores (docs/demo.md: what longer schedules give)
 DEMO_EPOCHS = 8

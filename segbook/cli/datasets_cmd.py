@@ -17,11 +17,10 @@ import yaml
 from segbook.catalog import load_catalog
 from segbook.catalog.schema import ACCESS_KINDS, MODALITIES, TARGETS
 from segbook.catalog.sizes import MEDIUM_MAX_CASES, SIZE_CLASSES, SMALL_MAX_CASES
-from segbook.cli.options import out_option, progress_printer
+from segbook.cli.options import cli_settings, out_option, progress_printer
 from segbook.convert.user_manifest import build_user_manifest
 from segbook.core.errors import OutputBlocked
 from segbook.core.fsio import atomic_write_text
-from segbook.core.settings import load_settings
 
 COLUMNS = ("task_id", "nnunet_id", "display_name", "modality", "target", "cases", "size", "region",
            "access", "prepare_from")
@@ -189,7 +188,7 @@ def overlap_datasets(a, b, out_root, fmt):
     """
     from segbook.convert.overlap import compare, render, resolve  # noqa: PLC0415 - numpy on use
 
-    settings = load_settings()
+    settings = cli_settings()
     out_root = out_root or settings.out_root
     progress = progress_printer(quiet=fmt == "json", prefix="")
     sources = [resolve(spec, out_root=out_root, manifests_dir=settings.manifests_dir, progress=progress)

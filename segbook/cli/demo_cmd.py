@@ -7,7 +7,7 @@ import sys
 import click
 
 from segbook.api import DEFAULT_SEED, DEMO_EPOCHS, DEMO_ITERATIONS, DEMO_PRETRAIN_STEPS
-from segbook.cli.options import device_option, force_option, out_option, progress_printer, verbose_option
+from segbook.cli.options import cli_settings, device_option, force_option, out_option, progress_printer, verbose_option
 
 SYNTHETIC_NOTE = ("These data are SYNTHETIC phantoms made by the kit: the numbers show that the pipeline "
                   "runs and reproduces, not how STU-Net performs on real anatomy.")
@@ -38,14 +38,13 @@ def demo(out_root, epochs, iterations_per_epoch, pretrain_steps, seed, device, f
     """
     from segbook.api import DemoRequest  # noqa: PLC0415
     from segbook.api import demo as run  # noqa: PLC0415 - torch on use
-    from segbook.core.settings import load_settings  # noqa: PLC0415
     from segbook.core.signals import install_stop_handlers  # noqa: PLC0415
 
     install_stop_handlers()
     click.echo(f"note: {SYNTHETIC_NOTE}", err=True)
     result = run(DemoRequest(out_root=out_root, epochs=epochs, iterations_per_epoch=iterations_per_epoch,
                              pretrain_steps=pretrain_steps, seed=seed, device=device, force=force,
-                             verbose=verbose, settings=load_settings(), command=["segbook", *sys.argv[1:]]),
+                             verbose=verbose, settings=cli_settings(), command=["segbook", *sys.argv[1:]]),
                  progress_printer())
     click.echo(render_table(result.finetuned.receipt, result.scratch.receipt))
     click.echo(f"\nreceipts:\n  fine-tuned: {result.finetuned.receipt_path}\n  scratch:    "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from segbook.cli.options import out_option
+from segbook.cli.options import cli_settings, out_option
 from segbook.core.errors import EnvironmentProblem
 
 _MARK = {"ok": "ok", "info": "--", "warn": "!!", "fail": "XX"}
@@ -30,7 +30,7 @@ def doctor(out_root, weights_dir, registry, require_gpu, no_hash, as_json):
     """
     from segbook.doctor import FAIL, run_checks  # noqa: PLC0415
 
-    rows = run_checks(out_root=out_root, weights_dir=weights_dir, registry=registry,
+    rows = run_checks(settings=cli_settings(), out_root=out_root, weights_dir=weights_dir, registry=registry,
                       require_gpu=require_gpu, hash_weights=not no_hash)
     if as_json:
         click.echo(json.dumps([row.__dict__ for row in rows], indent=2))

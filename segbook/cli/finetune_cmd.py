@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from segbook.cli.options import (
+    cli_settings,
     determinism_options,
     device_option,
     force_option,
@@ -18,7 +19,6 @@ from segbook.cli.options import (
 )
 from segbook.core.configurations import INITS, MODELS, parse_configuration
 from segbook.core.errors import UsageProblem
-from segbook.core.settings import load_settings
 from segbook.core.signals import install_stop_handlers
 from segbook.nnunet.train_config import DEFAULT_CHECKPOINT_MINUTES
 
@@ -86,7 +86,7 @@ def finetune(dataset, model, init, weights, trust_unpinned, raw, lock, plan, fol
         trust_unpinned=trust_unpinned, fold=fold, epochs=epochs, iterations_per_epoch=iterations_per_epoch,
         seed=seed, deterministic=deterministic, threads=threads, data_workers=data_workers, device=device,
         force=force, lock=lock, verbose=verbose, plan=plan, checkpoint_minutes=checkpoint_minutes, wait=wait,
-        settings=load_settings(), command=["segbook", *sys.argv[1:]],
+        settings=cli_settings(), command=["segbook", *sys.argv[1:]],
     )
     result = run(request, progress_printer(quiet))
     summary = result.receipt["metrics"]["summary"]

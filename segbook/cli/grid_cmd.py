@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from segbook.cli.options import device_option, progress_printer, schedule_options
+from segbook.cli.options import cli_settings, device_option, progress_printer, schedule_options
 from segbook.core.errors import UsageProblem
-from segbook.core.settings import load_settings
+from segbook.core.protocol import DEFAULT_SEED
 
 GRID_ARG = click.argument("grid_dir", metavar="GRID", type=click.Path(path_type=Path))
 
@@ -67,7 +67,7 @@ def _parse_weights(values) -> dict[str, Path]:
               help="Folder holding the registry's checkpoint files (default: $SEGBOOK_WEIGHTS_DIR).")
 @click.option("--trust-unpinned", is_flag=True, help="Accept checkpoints not pinned in manifests/weights.yaml.")
 @schedule_options
-@click.option("--seed", type=int, default=12345, show_default=True)
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
 @click.option("--deterministic/--no-deterministic", default=True, show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=None, help="Compute threads per cell.")
 @click.option("--data-workers", type=click.IntRange(0), default=None, help="Augmentation workers per cell.")
@@ -93,7 +93,7 @@ def plan(datasets, configs, folds, data_file, grid_dir, out_root, weights, weigh
     from segbook.grid.plan import PlanRequest, plan_grid  # noqa: PLC0415
     from segbook.grid.selection import split_terms  # noqa: PLC0415
 
-    settings = load_settings()
+    settings = cli_settings()
     outcome = plan_grid(PlanRequest(
         grid_dir=grid_dir, out_root=out_root or settings.out_root, datasets=split_terms(datasets),
         configs=split_terms(configs), folds=split_terms(folds), data_file=data_file,
@@ -145,7 +145,7 @@ def _run_submit(grid_dir, backend, profile, runtime, image, allow_image_mismatch
     outcome = submit_grid(SubmitRequest(
         grid_dir=grid_dir, backend=backend, profile=profile, runtime=runtime or "native", image=image,
         allow_image_mismatch=allow_image_mismatch, docker_host=docker_host, dry_run=dry_run, only_failed=only_failed,
-        lock_mode=load_settings().lock_mode), progress)
+        lock_mode=cli_settings().lock_mode), progress)
     for warning in outcome.warnings:
         click.echo(f"warning: {warning}", err=True)
     left = ", ".join(f"{n} {state}" for state, n in sorted(outcome.left_out.items()))
@@ -219,7 +219,7 @@ def status(grid_dir, fmt):
     from segbook.grid.status import grid_status, summary_line  # noqa: PLC0415
 
     the_grid = read_grid(grid_dir)
-    statuses, view = grid_status(the_grid, load_settings().lock_mode)
+    statuses, view = grid_status(the_grid, cli_settings().lock_mode)
     line = summary_line(statuses, view)
     if fmt == "json":
         click.echo(json.dumps({"grid": str(the_grid.folder), "sha256": the_grid.sha256, "summary": line,
@@ -261,7 +261,7 @@ def report(grid_dir, out_dir, tolerance, force):
     from segbook.grid.status import grid_status  # noqa: PLC0415
 
     the_grid = read_grid(grid_dir)
-    statuses, _ = grid_status(the_grid, load_settings().lock_mode)
+    statuses, _ = grid_status(the_grid, cli_settings().lock_mode)
     ledger = build_ledger(the_grid, statuses, load_catalog(), tolerance)
     target = out_dir or the_grid.folder / "report"
     files = write_ledger(target, the_grid, ledger, tolerance, force)

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from segbook.core import crashlog
-from segbook.core.settings import load_settings
+from segbook.core.protocol import DEFAULT_SEED, PROTOCOL_EPOCHS, PROTOCOL_ITERATIONS
+from segbook.core.settings import Settings, load_settings
 
 
 def _is_terminal(stream) -> bool:
@@ -45,6 +46,18 @@ def progress_printer(quiet: bool = False, prefix: str = "[segbook] "):
     return _ProgressPrinter(prefix)
 
 
+def cli_settings() -> Settings:
+    """The settings of this invocation: read from the environment once (the first time a command
+    asks), kept on the root click context, and passed down from there to every api function."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:  # outside a command (a library caller): nothing to share
+        return load_settings()
+    root = ctx.find_root()
+    if not isinstance(root.obj, Settings):
+        root.obj = load_settings()
+    return root.obj
+
+
 def declare_out_root(ctx, param, value):
     """Click callback: tell the error layer where this command writes (crash logs, error codes)."""
     crashlog.use_output_root(value)
@@ -54,16 +67,17 @@ def declare_out_root(ctx, param, value):
 def out_option(func):
     return click.option(
         "--out", "out_root", type=click.Path(file_okay=False, path_type=Path),
-        default=lambda: str(load_settings().out_root), show_default="./segbook-out or $SEGBOOK_OUT",
+        default=lambda: str(cli_settings().out_root), show_default="./segbook-out or $SEGBOOK_OUT",
         callback=declare_out_root,
         help="Output root: nnU-Net's raw/preprocessed folders and runs/<dataset>/<config>/ live here.",
     )(func)
 
 
 def schedule_options(func):
-    func = click.option("--iterations-per-epoch", type=click.IntRange(1), default=250, show_default=True,
+    func = click.option("--iterations-per-epoch", type=click.IntRange(1), default=PROTOCOL_ITERATIONS,
+                        show_default=True,
                         help="Training iterations per epoch (SegBook protocol: 250).")(func)
-    func = click.option("--epochs", type=click.IntRange(1), default=1000, show_default=True,
+    func = click.option("--epochs", type=click.IntRange(1), default=PROTOCOL_EPOCHS, show_default=True,
                         help="Training epochs (SegBook protocol: 1000).")(func)
     return func
 
@@ -77,7 +91,7 @@ def determinism_options(func):
     func = click.option("--deterministic/--no-deterministic", default=True, show_default=True,
                         help="Seed every RNG, deterministic kernels, fixed threads and batch order: two "
                              "runs give bit-identical weights and predictions on the same device class.")(func)
-    func = click.option("--seed", type=int, default=12345, show_default=True,
+    func = click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
                         help="The one seed every RNG is derived from (recorded in the receipt).")(func)
     return func
 

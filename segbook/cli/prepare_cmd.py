@@ -12,10 +12,9 @@ import click
 
 from segbook.catalog import load_catalog
 from segbook.catalog.lock import LockMismatch
-from segbook.cli.options import progress_printer
+from segbook.cli.options import cli_settings, progress_printer
 from segbook.core import crashlog
 from segbook.core.errors import UsageProblem
-from segbook.core.settings import load_settings
 from segbook.core.splits import DEFAULT_SEED
 from segbook.weights.registry import parse_size
 
@@ -48,7 +47,7 @@ def prepare(dataset, raw, out, lock, force, seed, layout, lock_file, max_unpacke
     """
     from segbook.convert.prepare import prepare_dataset  # noqa: PLC0415 - numpy on use
 
-    settings = load_settings()
+    settings = cli_settings()
     manifest = load_catalog(settings.manifests_dir).get(dataset)
     out_root = out or settings.out_root
     crashlog.use_output_root(out_root)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from segbook.cli.options import cli_settings
 from segbook.core.errors import UsageProblem
-from segbook.core.settings import load_settings
 from segbook.report.acceptance import DEFAULT_RULE, RULES
 from segbook.report.tables import DEFAULT_TOLERANCE_POINTS
 
@@ -56,7 +56,7 @@ def report(receipts, out_root, out_dir, paper, tolerance, rule, verify, size_cut
 
     if paper and receipts:
         raise UsageProblem("--paper builds the paper's tables alone; do not pass receipts with it")
-    root = out_root or load_settings().out_root
+    root = out_root or cli_settings().out_root
     target = out_dir or root / ("paper-report" if paper else "report")
     outcome = build_report(target, receipts=receipts, out_root=None if paper else root, paper=paper,
                            tolerance=tolerance, size_cuts=parse_size_cuts(size_cuts), force=force, rule=rule,

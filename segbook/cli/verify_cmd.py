@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from segbook.cli.options import progress_printer
+from segbook.cli.options import cli_settings, progress_printer
 from segbook.core.errors import Differences
 
 
@@ -32,10 +32,9 @@ def verify(receipt, others, expected, tolerance, no_files):
     (a missing or damaged file included), 65 for a malformed receipt or one whose paths leave
     its run folder.
     """
-    from segbook.core.settings import load_settings  # noqa: PLC0415
     from segbook.verify import check_expected, check_files, compare_receipts  # noqa: PLC0415
 
-    settings = load_settings()
+    settings = cli_settings()
     sections = []
     if not no_files:
         sections.append(("files", check_files(receipt, progress_printer(),

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from segbook.cli.options import progress_printer
+from segbook.cli.options import cli_settings, progress_printer
 from segbook.core.errors import Differences, InputMissing, InvalidInput, UsageProblem
-from segbook.core.settings import load_settings
 
 SCALE_CHOICE = click.Choice(["S", "B", "L", "H", "s", "b", "l", "h", "small", "base", "large", "huge"])
 
@@ -24,7 +23,7 @@ def _dir_option(help_text: str):
 
 
 def _weights_dir(given: Path | None, *, required: bool) -> Path | None:
-    folder = given or load_settings().weights_dir
+    folder = given or cli_settings().weights_dir
     if folder is None and required:
         raise UsageProblem("no weights folder given", hint="pass --dest DIR or set SEGBOOK_WEIGHTS_DIR")
     return folder

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from segbook.core.errors import InvalidInput
 from segbook.core.hashing import sha256_json
+from segbook.core.protocol import DEFAULT_SEED
 
-DEFAULT_SEED = 12345
 TEST_FRACTION = 0.2
 NUM_FOLDS = 5
 MIN_TRAIN_CASES = NUM_FOLDS  # every fold needs at least one validation case

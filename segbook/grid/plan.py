@@ -10,6 +10,7 @@ from pathlib import Path
 
 from segbook.core.errors import ExitCode, OutputBlocked
 from segbook.core.fsio import atomic_write_text
+from segbook.core.protocol import DEFAULT_SEED
 from segbook.grid import cost as grid_cost
 from segbook.grid.datamap import load_data_map
 from segbook.grid.gridfile import Grid, GridEntry, GridSettings, grid_file, write_grid
@@ -39,7 +40,7 @@ class PlanRequest:
     trust_unpinned: bool = False
     epochs: int = 1000
     iterations_per_epoch: int = 250
-    seed: int = 12345
+    seed: int = DEFAULT_SEED
     deterministic: bool = True
     threads: int | None = None
     data_workers: int | None = None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from segbook.cli import options
 from segbook.core.errors import EnvironmentProblem
 from segbook.core.settings import Settings, environ_snapshot, load_settings, process_environ
 
@@ -105,3 +106,20 @@ def test_process_environ_is_a_copy(monkeypatch):
     copy["SEGBOOK_OUT"] = "/changed"
     assert "SEGBOOK_OUT" not in os.environ
 
+
+
+def test_a_command_reads_the_environment_once(cli_runner, monkeypatch, tmp_path):
+    """The CLI builds the settings once per invocation and passes that object down."""
+    calls = []
+    real = options.load_settings
+
+    def counting():
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(options, "load_settings", counting)
+    monkeypatch.setenv("SEGBOOK_OUT", str(tmp_path / "from-env"))
+    result = cli_runner("datasets", "show", "Demo")  # --out's default and the planned-plans lookup
+    assert result.exit_code == 0, result.output
+    assert f"planned under {tmp_path / 'from-env'}" in result.output
+    assert len(calls) == 1
