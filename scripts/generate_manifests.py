@@ -19,6 +19,9 @@ from pathlib import Path
 
 import yaml
 
+from segbook.catalog.schema import SCHEMA_ID
+from segbook.core.configurations import PAPER_KEYS
+
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "manifests" / "reference"
 OUT = ROOT / "manifests" / "datasets"
@@ -26,7 +29,6 @@ OUT = ROOT / "manifests" / "datasets"
 MODALITY = {"CT": "CT", "MRI": "MRI", "CT&PET": "PET/CT", "Ultrasound": "US"}
 TARGET = {"Lesion": "lesion", "Seen Structure": "seen structure", "Unseen Structure": "unseen structure",
           "Structure&Lesion": "structure & lesion"}
-PAPER_KEYS = ("nnunet", "base", "large", "huge", "base_ft", "large_ft", "huge_ft")
 FREE_ID_BASE = 900  # duplicated SegBook task numbers NN move to 9NN (see resolve_nnunet_ids)
 
 # MSD tasks: original folder names; licence and access as stated on medicaldecathlon.com.
@@ -211,7 +213,7 @@ def build(row, paper, info, ids, groups, short_names) -> dict:
     seen = {display.casefold(), task.casefold()}
     aliases = [a for a in candidates if a and not (a.casefold() in seen or seen.add(a.casefold()))]
     return {
-        "schema": "segbook-manifest/1", "kind": "catalog", "task_id": task, "nnunet_id": ids[task],
+        "schema": SCHEMA_ID, "kind": "catalog", "task_id": task, "nnunet_id": ids[task],
         "display_name": display, "aliases": aliases,
         "modality": MODALITY[paper["modality"]], "target": TARGET[paper["target"]],
         "region": regions_for(pairs, groups), "channels": channels_for(row), "labels": labels,
@@ -230,7 +232,7 @@ def build(row, paper, info, ids, groups, short_names) -> dict:
 
 
 DEMO = {
-    "schema": "segbook-manifest/1", "kind": "demo", "task_id": "Task999_SegBookDemo", "nnunet_id": 999,
+    "schema": SCHEMA_ID, "kind": "demo", "task_id": "Task999_SegBookDemo", "nnunet_id": 999,
     "display_name": "Demo", "aliases": ["SegBookDemo"], "modality": "MRI", "target": "structure & lesion",
     "region": ["Others"], "channels": [{"name": "synthetic MR", "normalization": "ZScoreNormalization"}],
     "labels": {0: "background", 1: "organ", 2: "lesion"},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from segbook.core.configurations import PAPER_KEYS
 from segbook.core.errors import InvalidInput
 
 SCHEMA_ID = "segbook-manifest/1"
@@ -16,7 +17,6 @@ MODALITIES = ("CT", "MRI", "PET/CT", "US")
 TARGETS = ("lesion", "seen structure", "unseen structure", "structure & lesion")
 NORMALIZATIONS = ("CTNormalization", "ZScoreNormalization", "NoNormalization", "RescaleTo01Normalization")
 ACCESS_KINDS = ("open", "registration", "on request", "embedded", "unknown")
-PAPER_KEYS = ("nnunet", "base", "large", "huge", "base_ft", "large_ft", "huge_ft")
 LAYOUT_KINDS = ("nnunet", "msd", "case_folders", "files")
 ORIENTATIONS = ("LPS", "RAS", "LAS", "RPS", "LPI", "RAI")
 TASK_ID_RE = re.compile(r"^Task\d{3}_[A-Za-z0-9][A-Za-z0-9_.-]*$")

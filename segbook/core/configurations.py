@@ -83,3 +83,14 @@ def all_trainer_configurations() -> list[Configuration]:
     configs = [Configuration("nnunet", "default")]
     configs += [Configuration(m, i) for m in MODELS[1:] for i in INITS]
     return configs
+
+
+# The paper's vocabulary, derived once from the configurations above: the seven configurations in
+# the paper's column order, their keys in the manifests' paper_dice, and the scratch/fine-tuned
+# key pair per scale (the fine-tuning gain is the difference of the pair).
+PAPER_CONFIGURATIONS = tuple(Configuration(m, i) for m, i in (
+    ("nnunet", "default"), ("stunet-b", "scratch"), ("stunet-l", "scratch"), ("stunet-h", "scratch"),
+    ("stunet-b", "pretrained"), ("stunet-l", "pretrained"), ("stunet-h", "pretrained")))
+PAPER_KEYS = tuple(c.paper_key for c in PAPER_CONFIGURATIONS)
+CONFIG_TO_PAPER = {c.name: c.paper_key for c in PAPER_CONFIGURATIONS}  # S has no paper column
+SCALES = {scale: (_PAPER_SCALE[scale.lower()], f"{_PAPER_SCALE[scale.lower()]}_ft") for scale in ("B", "L", "H")}

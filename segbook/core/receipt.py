@@ -23,22 +23,30 @@ def write_receipt(run_dir: Path, receipt: dict) -> Path:
     return atomic_write_json(run_dir / RECEIPT_NAME, body)
 
 
+def read_receipt_json(path: Path) -> dict:
+    """The receipt's JSON object, checked for the schema only (segbook report reads this way and
+    names each missing block itself); InvalidInput naming the file otherwise."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"cannot read receipt {path}: {exc.__class__.__name__}: {exc}") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise InvalidInput(f"{path} is not a {SCHEMA} receipt (schema: "
+                           f"{data.get('schema') if isinstance(data, dict) else type(data).__name__})")
+    return data
+
+
 def load_receipt(path: Path) -> dict:
+    """A complete receipt (every top-level block present), from a file or its run folder."""
     path = Path(path)
     if path.is_dir():
         path = path / RECEIPT_NAME
     if not path.is_file():
         raise InputMissing(f"no receipt at {path}", hint="pass a receipt.json or the run folder holding one")
-    try:
-        receipt = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{path} is not valid JSON ({exc})") from exc
-    if not isinstance(receipt, dict):
-        raise InvalidInput(f"{path} is not a SegBook receipt ({SCHEMA}): not a JSON object")
+    receipt = read_receipt_json(path)
     missing = [k for k in REQUIRED_KEYS if k not in receipt]
-    if receipt.get("schema") != SCHEMA or missing:
-        raise InvalidInput(f"{path} is not a SegBook receipt ({SCHEMA})"
-                           + (f": missing {', '.join(missing)}" if missing else ""))
+    if missing:
+        raise InvalidInput(f"{path} is not a complete {SCHEMA} receipt: missing {', '.join(missing)}")
     return receipt
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from segbook.core.configurations import SCALES
+
 SCALE_COLOURS = {"B": "#4C72B0", "L": "#DD8452", "H": "#55A868"}
 
 
@@ -112,8 +114,7 @@ def paper_scatter_plot(table, path: Path) -> Path:
     """The paper's fine-tuned against scratch DSC per dataset and scale (points above the line gain)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
-    for scale, (scratch, tuned) in {"B": ("base", "base_ft"), "L": ("large", "large_ft"),
-                                    "H": ("huge", "huge_ft")}.items():
+    for scale, (scratch, tuned) in SCALES.items():
         ax.scatter(table[scratch], table[tuned], s=14, color=SCALE_COLOURS[scale], label=f"STU-Net-{scale}")
     ax.plot([0, 100], [0, 100], color="black", linewidth=0.8)
     ax.set_xlabel("from scratch DSC (%)")

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
+from segbook.core.configurations import CONFIG_TO_PAPER, PAPER_KEYS, SCALES  # noqa: F401 - re-exported
 from segbook.core.errors import InputMissing, InvalidInput
-
-RECEIPT_NAME = "receipt.json"
-RECEIPT_SCHEMA = "segbook-receipt/1"
-
-# configuration name -> key of the paper's value in the manifests (STU-Net S has none)
-CONFIG_TO_PAPER = {
-    "nnunet": "nnunet",
-    "stunet-b_scratch": "base", "stunet-l_scratch": "large", "stunet-h_scratch": "huge",
-    "stunet-b_ft": "base_ft", "stunet-l_ft": "large_ft", "stunet-h_ft": "huge_ft",
-}
-PAPER_KEYS = ("nnunet", "base", "large", "huge", "base_ft", "large_ft", "huge_ft")
-SCALES = {"B": ("base", "base_ft"), "L": ("large", "large_ft"), "H": ("huge", "huge_ft")}
+from segbook.core.receipt import RECEIPT_NAME, read_receipt_json
 
 RUN_COLUMNS = ["task_id", "configuration", "paper_key", "dsc", "nsd", "hd95", "n_test_cases", "init",
                "epochs", "fold", "kit_version", "kit_revision", "lock_sha256", "dataset_sha256", "device",
@@ -61,20 +50,9 @@ def paper_key_of(configuration: dict) -> str | None:
     return configuration.get("paper_key") or CONFIG_TO_PAPER.get(str(configuration.get("name")))
 
 
-def _load(path: Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"cannot read receipt {path}: {exc.__class__.__name__}: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != RECEIPT_SCHEMA:
-        raise InvalidInput(f"{path} is not a {RECEIPT_SCHEMA} receipt (schema: "
-                           f"{data.get('schema') if isinstance(data, dict) else type(data).__name__})")
-    return data
-
-
 def read_receipt(path: Path) -> dict:
     """One run row: identity, metrics (DSC and NSD in %, HD95 in mm) and provenance."""
-    return _row(_load(path), path)
+    return _row(read_receipt_json(path), path)
 
 
 def _row(data: dict, path: Path) -> dict:
@@ -126,7 +104,7 @@ def load_runs(receipts: list[Path], cases: dict | None = None):
 
     rows = []
     for path in receipts:
-        data = _load(path)
+        data = read_receipt_json(path)
         rows.append(_row(data, path))
         if cases is not None:
             try:
