@@ -12,7 +12,6 @@ sibling folder renamed at the end, so an interrupted unpack leaves nothing under
 from __future__ import annotations
 
 import gzip
-import json
 import shutil
 import tarfile
 import zipfile
@@ -21,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from segbook.core.errors import InvalidInput, OutputBlocked
-from segbook.core.fsio import atomic_directory, atomic_write_json
+from segbook.core.fsio import atomic_directory
 from segbook.core.hashing import sha256_json
+from segbook.core.stamps import REDO, REUSE, decide, read_stamp, write_stamp
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
 STAMP = ".segbook-unpacked.json"
@@ -163,16 +163,15 @@ def unpack(archive: Path, target: Path, *, force: bool = False, limits: ArchiveL
     """Unpack `archive` into `target` (reused when it already holds this archive's contents)."""
     limits = limits or ArchiveLimits()
     stamp = target / STAMP
-    try:
-        done = json.loads(stamp.read_text(encoding="utf-8")).get("fingerprint") == _fingerprint(archive)
-    except (OSError, ValueError, AttributeError):
-        done = False
-    if done:
+    wanted = {"archive": archive.name, "fingerprint": _fingerprint(archive)}
+    decision = decide(read_stamp(stamp), wanted, output_present=target.is_dir(),
+                      may_replace=force or stamp.is_file())  # a folder we did not unpack: only with --force
+    if decision.action == REUSE:
         return target
     try:
-        with atomic_directory(target, replace=force or target.exists() and stamp.is_file()) as tmp:
+        with atomic_directory(target, replace=decision.action == REDO and target.exists()) as tmp:
             _extract(archive, tmp, limits)
-            atomic_write_json(tmp / STAMP, {"archive": archive.name, "fingerprint": _fingerprint(archive)})
+            write_stamp(tmp / STAMP, wanted)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise InvalidInput(f"{archive.name} cannot be unpacked ({exc})",
                            hint="the download is damaged or incomplete; download it again") from exc

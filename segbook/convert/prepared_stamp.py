@@ -17,6 +17,7 @@ from segbook.core.errors import SegbookError
 from segbook.core.fsio import atomic_write_json
 from segbook.core.hashing import sha256_json
 from segbook.core.layout import CASE_FILE_ENDING
+from segbook.core.stamps import read_stamp
 
 STAMP = "segbook_prepared.json"
 STAMP_FORMAT = "segbook-prepared/1"
@@ -41,11 +42,8 @@ def output_fingerprint(folder: Path) -> str:
 
 
 def load_stamp(final: Path) -> dict | None:
-    try:
-        stamp = json.loads((final / STAMP).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return stamp if isinstance(stamp, dict) and isinstance(stamp.get("case_hashes"), dict) else None
+    stamp = read_stamp(final / STAMP)
+    return stamp if stamp is not None and isinstance(stamp.get("case_hashes"), dict) else None
 
 
 def write_stamp(folder: Path, body: dict) -> None:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segbook.core.errors import InvalidInput
-from segbook.core.fsio import atomic_write_json
 from segbook.core.hashing import sha256_json
 from segbook.core.locks import exclusive, lock_path
+from segbook.core.stamps import REUSE, decide, read_stamp, write_stamp
 from segbook.nnunet.compat import check_nnunet_version
 from segbook.nnunet.environment import nnunet_environment
 from segbook.nnunet.process import ProgressSink, run_logged
@@ -80,8 +80,9 @@ def plan_and_preprocess(out_root: Path, dataset_name: str, dataset_sha256: str, 
     with exclusive(lock_path(out_root, f"plan-{dataset_name}"), what=f"planning of {dataset_name}", mode=lock_mode,
                    on_wait=lambda holder: progress(f"plan: waiting for {describe_holder(holder)} to plan "
                                                    f"{dataset_name}")):
-        stamp = _read_json(stamp_path)
-        if plans_path.is_file() and stamp and stamp.get("made_from") == wanted:
+        stamp = read_stamp(stamp_path)
+        # the plans folder is the kit's own: anything there is redone, never refused
+        if decide(stamp, wanted, output_present=plans_path.is_file(), may_replace=True).action == REUSE:
             report = stamp["report"]
             progress(f"plan: {dataset_name} already planned and preprocessed ({choice.plans_name}; skipped)")
             progress(f"plan: {describe_difference(report)}")
@@ -91,7 +92,7 @@ def plan_and_preprocess(out_root: Path, dataset_name: str, dataset_sha256: str, 
                               progress=progress, verbose=verbose)
         if not plans_path.is_file():
             raise InvalidInput(f"nnU-Net wrote no plans for {dataset_name}", hint=f"see {log}")
-        atomic_write_json(stamp_path, {"made_from": wanted, "report": report})
+        write_stamp(stamp_path, wanted, report=report)
     progress(f"plan: {describe_difference(report)}")
     return PlannedDataset(dataset_name, choice.plans_name, plans_path, plans_hash(plans_path), False, report)
 
@@ -101,7 +102,7 @@ def planned_reports(out_root: Path, dataset_name: str) -> dict[str, dict]:
     folder = out_root / "nnUNet_preprocessed" / dataset_name
     reports = {}
     for stamp_path in sorted(folder.glob(f"{STAMP_PREFIX}*.json")):
-        stamp = _read_json(stamp_path)
+        stamp = read_stamp(stamp_path)
         if stamp and isinstance(stamp.get("report"), dict):
             reports[stamp_path.stem.removeprefix(STAMP_PREFIX)] = stamp["report"]
     return reports
@@ -111,17 +112,9 @@ def describe_holder(holder) -> str:
     return holder.describe() if holder is not None else "another process"
 
 
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _drop_stale(folder: Path, content: dict, plans_name: str) -> None:
     """Another dataset content or nnU-Net version: start over. Else drop only this plan's files."""
-    stamps = [_read_json(p) or {} for p in folder.glob(f"{STAMP_PREFIX}*.json")]
+    stamps = [read_stamp(p) or {} for p in folder.glob(f"{STAMP_PREFIX}*.json")]
     made_from = [s.get("made_from") or {} for s in stamps]
     if not folder.is_dir():
         return
