@@ -39,8 +39,12 @@ test-container: install ## build and run the real images with Podman (tests/cont
 test-slurm: install ## run the Slurm tests (starts a real single-node Slurm; needs slurm-wlm and munge)
 	$(BIN)/pytest -m slurm $(PYTEST_ARGS)
 
-lint: install lint-containers lint-workflows ## ruff on the Python code (and shellcheck + hadolint on the container files)
+lint: install lint-containers lint-workflows typecheck ## ruff on the Python code (and shellcheck + hadolint on the container files)
 	$(BIN)/ruff check segbook tests bench scripts
+
+TYPED := segbook/core segbook/catalog segbook/evaluate
+typecheck: install ## mypy over the typed packages (core, catalog, evaluate)
+	$(BIN)/mypy $(TYPED)
 
 WORKFLOWS := $(wildcard .github/workflows/*.yml) segbook/data/ci/segbook-reproduce.yml
 lint-workflows: ## GitHub workflow schema + zizmor (offline) over .github/workflows and the users' CI template
@@ -50,7 +54,7 @@ lint-workflows: ## GitHub workflow schema + zizmor (offline) over .github/workfl
 bench: install ## run the benchmarks and print their numbers (see docs/benchmarks.md)
 	$(BIN)/python bench/run_all.py
 
-.PHONY: help install demo test test-unit test-integration test-container test-slurm lint bench
+.PHONY: help install demo test test-unit test-integration test-container test-slurm lint typecheck bench
 
 # Fragments owned by each area (containers, ...).
 -include mk/*.mk

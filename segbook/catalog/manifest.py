@@ -68,8 +68,9 @@ class DatasetManifest:
     @property
     def n_cases(self) -> int | None:
         """Labelled cases: train + test when known, else the paper's count."""
-        if self.cases.get("train") is not None and self.cases.get("test") is not None:
-            return self.cases["train"] + self.cases["test"]
+        train, test = self.cases.get("train"), self.cases.get("test")
+        if train is not None and test is not None:
+            return train + test
         return self.cases.get("paper")
 
     @property

@@ -100,8 +100,8 @@ def run(argv: list[str], parent: int, tmp_base: Path) -> int:
     env = {**os.environ, "TMPDIR": str(tmp)}
     try:
         child = subprocess.Popen(argv, env=env, process_group=0)
-        for signum in pending:
-            os.kill(child.pid, signum)
+        for early in pending:
+            os.kill(child.pid, early)
         code = child.wait()
     finally:
         if child is not None:

@@ -54,10 +54,11 @@ def is_output_path(filename) -> bool:
 
 def _candidate_dirs() -> list[Path]:
     dirs = []
-    if _run_dir.get() is not None:
-        dirs.append(_run_dir.get() / LOG_DIR)
-    if _output_root.get() is not None:
-        dirs.append(_output_root.get() / LOG_DIR)
+    run_dir, out_root = _run_dir.get(), _output_root.get()
+    if run_dir is not None:
+        dirs.append(run_dir / LOG_DIR)
+    if out_root is not None:
+        dirs.append(out_root / LOG_DIR)
     return dirs
 
 

@@ -43,7 +43,7 @@ def array_digest(array: np.ndarray, digest=None):
     digest = digest or hashlib.sha256()
     array = np.ascontiguousarray(array)
     digest.update(f"{array.dtype.str}|{array.shape}|".encode())
-    digest.update(memoryview(array).cast("B"))
+    digest.update(memoryview(array).cast("B"))  # type: ignore[arg-type]  # numpy arrays are buffers
     return digest
 
 

@@ -7,6 +7,7 @@ configuration can be written into its receipt and nothing changes behind the kit
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,7 +50,7 @@ class Settings:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
 
-def _detect_runtime(env: os._Environ | dict) -> str:
+def _detect_runtime(env: Mapping[str, str]) -> str:
     """native / docker / podman / apptainer / container (an image run some other way).
 
     Apptainer says so itself; run.sh and the image set SEGBOOK_RUNTIME; Podman leaves
@@ -64,8 +65,8 @@ def _detect_runtime(env: os._Environ | dict) -> str:
     return "native"
 
 
-def load_settings(env: dict | None = None) -> Settings:
-    env = os.environ if env is None else env
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env: Mapping[str, str] = os.environ if environ is None else environ
 
     def path(name: str) -> Path | None:
         return Path(env[name]) if env.get(name) else None

@@ -79,7 +79,7 @@ def _order_key(seed: int, case_id: str) -> str:
 
 def normalise_groups(groups, cases) -> tuple[tuple[str, ...], ...]:
     """Groups of two or more known cases, each sorted, sorted by first member; disjoint."""
-    known, seen, out = set(cases), set(), []
+    known, seen, out = set(cases), set[str](), []
     for group in groups or ():
         members = tuple(sorted(set(group)))
         unknown = [c for c in members if c not in known]

@@ -58,7 +58,7 @@ def evaluate_case(case_id: str, pred_path: Path, ref_path: Path, labels: dict[in
                                f"in the label set {_values(sorted(labels))}",
                                hint="check the label map or the label set (--labels / --dataset)")
     foreground = [v for v in labels if v != 0]
-    per_label = label_map_metrics(ref.array, pred.array, ref.spacing, foreground, tolerances, tuple(boxes))
+    per_label = label_map_metrics(ref.array, pred.array, ref.spacing, foreground, tolerances, (boxes[0], boxes[1]))
     return {str(v): m for v, m in per_label.items()}, list(ref.spacing)
 
 

@@ -62,7 +62,8 @@ def read_label_image(path: Path) -> LabelImage:
         raise InvalidInput(f"{path.name}: expected a 3D single-component label map, got "
                            f"{image.GetDimension()}D with {image.GetNumberOfComponentsPerPixel()} components")
     origin, direction = tuple(image.GetOrigin()), tuple(image.GetDirection())
-    spacing = tuple(float(s) for s in reversed(image.GetSpacing()))
+    sz, sy, sx = (float(s) for s in reversed(image.GetSpacing()))
+    spacing = (sz, sy, sx)
     array = _as_integer_labels(sitk.GetArrayFromImage(image), path)
     return LabelImage(path, array, spacing, origin, direction)
 

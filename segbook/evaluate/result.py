@@ -55,7 +55,7 @@ class EvaluationResult:
         per_class = {}
         for value, name in self.labels.items():
             rows = [case[str(value)] for case in self.per_case.values()]
-            entry = {"name": name}
+            entry: dict[str, object] = {"name": name}
             for metric in SUMMARY_METRICS:
                 entry[metric] = _mean(r[metric] for r in rows)
             entry["n_cases"] = len(rows)
@@ -110,7 +110,7 @@ class EvaluationResult:
     def from_dict(cls, data: dict) -> EvaluationResult:
         labels = {int(k): v for k, v in data["labels"].items()}
         tolerances = {int(k): float(v) for k, v in data["nsd_tolerance_mm"].items()}
-        per_case = {}
+        per_case: dict[str, dict] = {}
         for case, per_label in data["per_case"].items():
             per_case[case] = {}
             for label, metrics in per_label.items():

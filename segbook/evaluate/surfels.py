@@ -47,7 +47,7 @@ def _face_corners(axis: int, value: int) -> list[tuple[int, int, int]]:
     for p, q in ((0, 0), (1, 0), (1, 1), (0, 1)):
         corner = [0, 0, 0]
         corner[axis], corner[others[0]], corner[others[1]] = value, p, q
-        corners.append(tuple(corner))
+        corners.append((corner[0], corner[1], corner[2]))
     return corners
 
 
@@ -115,12 +115,12 @@ def code_area_vectors() -> tuple[np.ndarray, ...]:
         if code > 127:  # a code and its complement bound the same surface
             table.append(table[255 - code])
             continue
-        vectors = []
+        vectors: list[np.ndarray] = []
         for polygon in _polygons(code) if code else []:
             fans = [_fan(polygon, s) for s in range(len(polygon))]
             best = min(fans, key=_distinct_planes)
             vectors.extend(_area_vector(t) for t in best)
-        table.append(np.array(vectors, dtype=float).reshape(-1, 3))
+        table.append(np.array(vectors, dtype=np.float64).reshape(-1, 3))
     return tuple(table)
 
 
