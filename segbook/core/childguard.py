@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from segbook.core.pids import pid_alive
+
 PR_SET_PDEATHSIG = 1
 PARENT_DIED = signal.SIGHUP  # what the kernel sends the guard when the kit dies
 FORWARDED = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
@@ -118,18 +120,8 @@ def reclaim_orphaned_tmp(base: Path) -> None:
         return
     for entry in entries:
         pid = entry.name[len(TMP_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def main(args: list[str] | None = None) -> int:

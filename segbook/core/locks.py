@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segbook.core.errors import OutputBlocked
+from segbook.core.pids import pid_alive
 from segbook.core.timefmt import now_iso
 
 LOCK_DIR = ".locks"  # under the output root
@@ -202,7 +203,7 @@ def _is_stale(path: Path, holder: Holder | None, stale_after_s: float) -> bool:
         age = time.time() - path.stat().st_mtime
     except FileNotFoundError:
         return True
-    if holder is not None and holder.host == socket.gethostname() and not _pid_alive(holder.pid):
+    if holder is not None and holder.host == socket.gethostname() and not pid_alive(holder.pid):
         return True
     return age > stale_after_s
 
@@ -221,16 +222,6 @@ def _break_stale(path: Path, seen: Holder | None) -> None:
         except OSError:
             pass
     grave.unlink(missing_ok=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def held_by(path: Path, *, mode: str = "flock", stale_after_s: float = DEFAULT_STALE_AFTER_S) -> Holder | None:

@@ -60,3 +60,13 @@ def clone_prepared_root(source, target):
         if (source / name).is_dir():
             shutil.copytree(source / name, target / name, symlinks=True)
     return target
+
+
+def process_alive(pid: int) -> bool:
+    """Alive and not a zombie (a zombie has exited: it only waits to be reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().rsplit(")", 1)[1].split()[0] != "Z"

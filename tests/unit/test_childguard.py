@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from segbook.core.childguard import TMP_PREFIX, reclaim_orphaned_tmp
+from tests.helpers import process_alive
 
 pytestmark = pytest.mark.unit
 
@@ -52,15 +53,6 @@ KIT = textwrap.dedent("""
 """)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as handle:  # a zombie is dead too
-        return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def _start_kit(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
@@ -77,9 +69,9 @@ def test_sigkill_of_the_kit_leaves_no_process_and_no_temporary_folder(tmp_path):
     kit.send_signal(signal.SIGKILL)
     kit.wait()
     deadline = time.monotonic() + 2.0
-    while (_alive(child) or _alive(worker)) and time.monotonic() < deadline:
+    while (process_alive(child) or process_alive(worker)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child) and not _alive(worker)
+    assert not process_alive(child) and not process_alive(worker)
     deadline = time.monotonic() + 2.0
     while list((tmp_path / "tmp").iterdir()) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -94,7 +86,7 @@ def test_stop_signal_lets_the_child_checkpoint_then_the_kit_exits_75(tmp_path, s
     assert kit.wait(timeout=30) == 75, rest
     assert "kit: 75" in rest and "interrupted" in rest
     assert "child: checkpoint written" in (tmp_path / "log").read_text()
-    assert not _alive(child) and not _alive(worker)
+    assert not process_alive(child) and not process_alive(worker)
     assert not list((tmp_path / "tmp").iterdir())
 
 

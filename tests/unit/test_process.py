@@ -12,6 +12,7 @@ import pytest
 from segbook.core.childreport import PROGRESS_PREFIX
 from segbook.core.errors import SegbookError
 from segbook.nnunet.process import format_progress, run_logged
+from tests.helpers import process_alive
 
 pytestmark = pytest.mark.unit
 
@@ -22,15 +23,6 @@ open(sys.argv[1], "w").write(str(worker.pid))
 print({PROGRESS_PREFIX!r} + '{{"epoch": 1, "epochs": 3, "train_loss": 0.5, "seconds": 2.0}}', flush=True)
 time.sleep(120)
 """
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as handle:  # a zombie is dead too
-        return handle.read().split()[2] != "Z"
 
 
 class Stop(Exception):
@@ -51,9 +43,9 @@ def test_interrupted_child_takes_its_workers_along(tmp_path):
     assert seen and seen[0].startswith("epoch 1/3  loss 0.5000")
     worker = int(pid_file.read_text())
     deadline = time.monotonic() + 10
-    while _alive(worker) and time.monotonic() < deadline:
+    while process_alive(worker) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _alive(worker)
+    assert not process_alive(worker)
 
 
 def test_failure_names_the_log_and_last_line(tmp_path):
