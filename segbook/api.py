@@ -1,9 +1,11 @@
-"""One function per command; the ONLY place that knows the order of the stages.
+"""The multi-stage commands (finetune, demo); the ONLY place that knows the order of the stages.
 
     resolve dataset -> prepare (convert, hash, split, lock) -> plan -> train -> predict
     -> evaluate -> receipt
 
 The CLI is a thin shell over these functions; tests and other tools may call them directly.
+Single-stage commands (prepare, evaluate, verify, report, grid) call their own package's entry
+function from their CLI module; moving those here too is still open (issue 11).
 """
 
 from __future__ import annotations
