@@ -20,7 +20,7 @@ from segbook.core.configurations import Configuration
 from segbook.core.errors import EnvironmentProblem, Interrupted, OutputBlocked, SegbookError
 from segbook.core.fsio import ensure_writable_dir
 from segbook.core.layout import RunLayout
-from segbook.core.locks import exclusive, lock_path
+from segbook.core.locks import describe_holder, exclusive, lock_path
 from segbook.core.protocol import DEFAULT_SEED, PROTOCOL_EPOCHS, PROTOCOL_ITERATIONS
 from segbook.core.receipt import is_complete, load_receipt
 from segbook.core.run_state import RunJournal
@@ -127,7 +127,7 @@ def finetune(request: FinetuneRequest, progress: Progress) -> RunResult:
                    busy_hint="wait for it (rerun without --no-wait), or stop it first",
                    on_wait=lambda holder: progress(
                        f"another run of {layout.run_dir} is in progress "
-                       f"({holder.describe() if holder else 'holder unknown'}): waiting for it")):
+                       f"({describe_holder(holder)}): waiting for it")):
         if is_complete(layout.run_dir) and not request.force:
             receipt = load_receipt(layout.receipt)
             refuse_other_plan(receipt, plan.plans_name, layout)

@@ -19,6 +19,7 @@ from segbook.cli.options import (
 )
 from segbook.core.configurations import INITS, MODELS, parse_configuration
 from segbook.core.errors import UsageProblem
+from segbook.core.protocol import PLAN_CHOICES
 from segbook.core.signals import install_stop_handlers
 from segbook.nnunet.train_config import DEFAULT_CHECKPOINT_MINUTES
 
@@ -36,7 +37,7 @@ from segbook.nnunet.train_config import DEFAULT_CHECKPOINT_MINUTES
 @click.option("--raw", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding the dataset as downloaded (prepared first; see `segbook prepare`).")
 @click.option("--lock", is_flag=True, help="Write the dataset's lock if it has none yet (see `segbook prepare`).")
-@click.option("--plan", type=click.Choice(["auto", "paper", "nnunet"]), default="auto", show_default=True,
+@click.option("--plan", type=click.Choice(PLAN_CHOICES), default="auto", show_default=True,
               help="Patch size and target spacing: the paper's reference plan for this dataset (paper; what auto "
                    "picks when the catalog has one) or nnU-Net 2.8.1's own planner (nnunet; auto's choice for "
                    "datasets without one). Either way nnU-Net plans the rest (see docs/plans.md).")

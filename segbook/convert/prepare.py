@@ -46,7 +46,7 @@ from segbook.convert.prepared_stamp import files_fingerprint, load_stamp, prepar
 from segbook.core.errors import InputMissing, OutputBlocked
 from segbook.core.fsio import atomic_directory, atomic_write_json, ensure_writable_dir
 from segbook.core.hashing import sha256_json
-from segbook.core.locks import exclusive, lock_path
+from segbook.core.locks import describe_holder, exclusive, lock_path
 from segbook.core.progress import CountProgress
 from segbook.core.splits import DEFAULT_SEED, Split, make_split
 from segbook.core.volumes import check_regular_file, read_volume
@@ -223,8 +223,8 @@ def prepare_dataset(manifest, raw_dir, out_root, *, lock: bool = False, force: b
 
     def announce(holder) -> None:
         if progress:
-            who = holder.describe() if holder else "holder unknown"
-            progress(f"prepare: another prepare of {name} is in progress ({who}): waiting for it")
+            progress(f"prepare: another prepare of {name} is in progress ({describe_holder(holder)}): "
+                     "waiting for it")
 
     with exclusive(lock_path_for(out_root, name), what=f"prepare of {name}", mode=lock_mode, on_wait=announce):
         for leftover in remove_leftovers(out_root, manifest):

@@ -74,11 +74,16 @@ class Holder:
         return json.dumps(body, sort_keys=True) + "\n"
 
 
+def describe_holder(holder: Holder | None, unknown: str = "holder unknown") -> str:
+    """Who holds a lock, for a message (`unknown` when the lock file names nobody readable)."""
+    return holder.describe() if holder else unknown
+
+
 class LockBusy(OutputBlocked):
     """Someone else holds the lock and the caller chose not to wait."""
 
     def __init__(self, what: str, holder: Holder | None, hint: str):
-        who = holder.describe() if holder else "holder unknown"
+        who = describe_holder(holder)
         super().__init__(f"another {what} is in progress ({who})", hint=hint)
         self.holder = holder
 

@@ -8,3 +8,4 @@ training RNGs in deterministic mode (nnU-Net's own cross-validation split uses t
 DEFAULT_SEED = 12345
 PROTOCOL_EPOCHS = 1000
 PROTOCOL_ITERATIONS = 250
+PLAN_CHOICES = ("auto", "paper", "nnunet")  # --plan: auto = the paper's where the catalog has one (docs/plans.md)

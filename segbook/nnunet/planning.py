@@ -17,7 +17,7 @@ from pathlib import Path
 
 from segbook.core.errors import InvalidInput
 from segbook.core.hashing import sha256_json
-from segbook.core.locks import exclusive, lock_path
+from segbook.core.locks import describe_holder, exclusive, lock_path
 from segbook.core.stamps import REUSE, decide, read_stamp, write_stamp
 from segbook.nnunet.compat import check_nnunet_version
 from segbook.nnunet.environment import nnunet_environment
@@ -78,8 +78,8 @@ def plan_and_preprocess(out_root: Path, dataset_name: str, dataset_sha256: str, 
     stamp_path = folder / f"{STAMP_PREFIX}{choice.plans_name}.json"
     # one planner per dataset, whoever starts first (Slurm array tasks share the output root)
     with exclusive(lock_path(out_root, f"plan-{dataset_name}"), what=f"planning of {dataset_name}", mode=lock_mode,
-                   on_wait=lambda holder: progress(f"plan: waiting for {describe_holder(holder)} to plan "
-                                                   f"{dataset_name}")):
+                   on_wait=lambda holder: progress(
+                       f"plan: waiting for {describe_holder(holder, 'another process')} to plan {dataset_name}")):
         stamp = read_stamp(stamp_path)
         # the plans folder is the kit's own: anything there is redone, never refused
         if decide(stamp, wanted, output_present=plans_path.is_file(), may_replace=True).action == REUSE:
@@ -106,10 +106,6 @@ def planned_reports(out_root: Path, dataset_name: str) -> dict[str, dict]:
         if stamp and isinstance(stamp.get("report"), dict):
             reports[stamp_path.stem.removeprefix(STAMP_PREFIX)] = stamp["report"]
     return reports
-
-
-def describe_holder(holder) -> str:
-    return holder.describe() if holder is not None else "another process"
 
 
 def _drop_stale(folder: Path, content: dict, plans_name: str) -> None:

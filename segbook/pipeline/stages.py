@@ -100,9 +100,6 @@ def locate_dataset(request) -> DatasetSource:
     return DatasetSource(manifest, request.raw, "catalog", None)
 
 
-PLAN_CHOICES = ("auto", "paper", "nnunet")
-
-
 def choose_plan(manifest, requested: str) -> PlanChoice:
     """The paper's plan where the manifest has one (the default), else nnU-Net's own."""
     reference = manifest.reference_plan
