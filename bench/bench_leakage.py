@@ -70,13 +70,13 @@ def bench_prepare(tmp: Path, n: int, shape) -> list[list]:
     from segbook.catalog import load_catalog
     from segbook.convert.duplicates import identical_groups, near_duplicates
     from segbook.convert.fingerprint import image_fingerprint
-    from segbook.convert.prepare import prepare_dataset
+    from segbook.convert.prepare import PrepareOptions, prepare_dataset
     from segbook.core.volumes import read_volume
 
     raw = _raw_tree(tmp / "raw", n, shape)
     manifest = load_catalog(REPO / "manifests").get("Task999_SegBookDemo")
     start = time.perf_counter()
-    prepared = prepare_dataset(manifest, raw, tmp / "out", lock=True, lock_path=tmp / "bench.lock")
+    prepared = prepare_dataset(manifest, raw, tmp / "out", PrepareOptions(lock=True, lock_file=tmp / "bench.lock"))
     per_case = (time.perf_counter() - start) / n
     fp_times = []
     for path in sorted((prepared.dataset_dir).glob("images*/*_0000.nii.gz")):

@@ -14,6 +14,7 @@ import difflib
 import re
 import sys
 from collections.abc import Iterator
+from enum import Enum
 from pathlib import Path
 
 from segbook.catalog.manifest import DatasetManifest
@@ -32,8 +33,19 @@ def candidate_dirs() -> list[Path]:
     ]
 
 
-def find_manifests_dir(manifests_dir: Path | None = None) -> Path:
-    if manifests_dir is None:
+class _Unread(Enum):
+    FROM_ENVIRONMENT = "read SEGBOOK_MANIFESTS now"
+
+
+# The default of every `manifests_dir` parameter: a library caller without settings gets
+# SEGBOOK_MANIFESTS read for it. A command passes its settings' value instead (None: not
+# configured, the kit's own manifests), so the environment is never read a second time.
+FROM_ENVIRONMENT = _Unread.FROM_ENVIRONMENT
+ManifestsDir = Path | None | _Unread
+
+
+def find_manifests_dir(manifests_dir: ManifestsDir = FROM_ENVIRONMENT) -> Path:
+    if manifests_dir is FROM_ENVIRONMENT:
         manifests_dir = load_settings().manifests_dir
     if manifests_dir is not None:
         manifests_dir = Path(manifests_dir)
@@ -133,7 +145,7 @@ class Catalog:
         return f"; did you mean {shown}?" if picked else ""
 
 
-def load_catalog(manifests_dir: Path | None = None) -> Catalog:
+def load_catalog(manifests_dir: ManifestsDir = FROM_ENVIRONMENT) -> Catalog:
     """Load every manifest in `<manifests folder>/datasets/*.yaml` (validated, no torch)."""
     root = find_manifests_dir(manifests_dir)
     files = sorted((root / "datasets").glob("*.yaml"))

@@ -63,7 +63,7 @@ class LockMismatch(Differences):
     """Prepared content differs from the lock (exit 1); `.differences` lists every one."""
 
     def __init__(self, message: str, differences: list[Difference], hint: str | None = None):
-        super().__init__(message, hint=hint)
+        super().__init__(message, hint=hint, details=tuple(str(d) for d in differences))
         self.differences = differences
 
 

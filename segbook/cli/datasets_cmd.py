@@ -1,7 +1,8 @@
 """`segbook datasets list|show|init|overlap`: browse the catalog, make a manifest for your own
 data, find cases two datasets share.
 
-list/show only read YAML: no numpy, SimpleITK, torch or nnunetv2 is imported.
+Options and rendering only; the work is segbook.api.datasets'. list/show import no torch or
+nnunetv2.
 """
 
 from __future__ import annotations
@@ -12,15 +13,11 @@ import json
 from pathlib import Path
 
 import click
-import yaml
 
-from segbook.catalog import load_catalog
+from segbook.api import datasets as api
 from segbook.catalog.schema import ACCESS_KINDS, MODALITIES, TARGETS
 from segbook.catalog.sizes import MEDIUM_MAX_CASES, SIZE_CLASSES, SMALL_MAX_CASES
 from segbook.cli.options import cli_settings, out_option, progress_printer
-from segbook.convert.user_manifest import build_user_manifest
-from segbook.core.errors import OutputBlocked
-from segbook.core.fsio import atomic_write_text
 
 COLUMNS = ("task_id", "nnunet_id", "display_name", "modality", "target", "cases", "size", "region",
            "access", "prepare_from")
@@ -60,17 +57,8 @@ def datasets():
 @click.option("--format", "fmt", type=_choice(("table", "json", "csv")), default="table", show_default=True)
 def list_datasets(modality, target, size, access, fmt):
     """Every dataset in the catalog, with the layout `segbook prepare` accepts for it."""
-    rows = []
-    for m in load_catalog():
-        if modality and m.modality.casefold() != modality.casefold():
-            continue
-        if target and m.target != target.casefold():
-            continue
-        if size and m.size != size.casefold():
-            continue
-        if access and m.access != access.casefold():
-            continue
-        rows.append(_row(m))
+    found = api.list_datasets(cli_settings(), modality=modality, target=target, size=size, access=access)
+    rows = [_row(m) for m in found]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
     elif fmt == "csv":
@@ -84,18 +72,16 @@ def list_datasets(modality, target, size, access, fmt):
         click.echo(f"{len(rows)} datasets", err=True)
 
 
-def _planned_lines(m, out_root: Path) -> list[str]:
+def _planned_lines(view, out_root: Path) -> list[str]:
     """How the plans already made under out_root differ (nnU-Net's own vs the paper's)."""
-    from segbook.nnunet.planning import describe_difference, planned_reports  # noqa: PLC0415 - only with --out
-
-    reports = planned_reports(out_root, m.dataset_name)
-    if not reports:
+    if not view.planned:
         return [f"  planned under {out_root}: not yet (segbook finetune plans it; the paper's plan is the "
-                f"default{'' if m.reference_plan else ' where the catalog has one'})"]
-    return [f"  planned under {out_root}: {describe_difference(report)}" for report in reports.values()]
+                f"default{'' if view.manifest.reference_plan else ' where the catalog has one'})"]
+    return [f"  planned under {out_root}: {line}" for line in view.plan_differences()]
 
 
-def _show_text(m, out_root: Path) -> str:
+def _show_text(view, out_root: Path) -> str:
+    m = view.manifest
     lines = [f"{m.task_id}  ({m.display_name}; nnU-Net {m.dataset_name})",
              f"  modality: {m.modality}    target: {m.target}    regions: {', '.join(m.regions)}",
              f"  cases: paper {m.cases.get('paper')}, train {m.cases.get('train')}, test "
@@ -109,7 +95,7 @@ def _show_text(m, out_root: Path) -> str:
                      "used by default (--plan paper), see docs/plans.md")
     else:
         lines.append("  reference plan: none (nnU-Net 2.8.1's own plan is used)")
-    lines += _planned_lines(m, out_root)
+    lines += _planned_lines(view, out_root)
     if m.paper_dice:
         lines.append("  paper Dice: " + ", ".join(f"{k} {v:.4f}" for k, v in m.paper_dice.items()))
     src = m.source
@@ -117,8 +103,7 @@ def _show_text(m, out_root: Path) -> str:
                  f"access: {src.get('access')}" + (f"  url: {src['url']}" if src.get("url") else ""))
     lines.append(f"  prepare from: {m.prepare_from}")
     if m.path is not None:
-        lock = m.lock_path
-        lines.append(f"  lock: {lock} ({'present' if lock.exists() else 'none yet: prepare with --lock'})")
+        lines.append(f"  lock: {m.lock_path} ({'present' if view.lock_present else 'none yet: prepare with --lock'})")
     lines += [f"  correction: {c['what']} ({c['why']}; {c['source']})" for c in m.corrections]
     lines += [f"  note: {n}" for n in m.notes]
     return "\n".join(lines)
@@ -133,13 +118,11 @@ def show_dataset(dataset, fmt, out_root):
 
     With an output root (--out) where the dataset was planned, also shows the plan the runs used
     and how the paper's plan differs from nnU-Net 2.8.1's own."""
-    m = load_catalog().get(dataset)
+    view = api.show_dataset(dataset, out_root, cli_settings())
     if fmt == "json":
-        from segbook.nnunet.planning import planned_reports  # noqa: PLC0415 - only with --out
-
-        click.echo(json.dumps({**m.as_dict(), "planned": planned_reports(out_root, m.dataset_name)}, indent=2))
+        click.echo(json.dumps({**view.manifest.as_dict(), "planned": view.planned}, indent=2))
     else:
-        click.echo(_show_text(m, out_root))
+        click.echo(_show_text(view, out_root))
 
 
 @datasets.command("init")
@@ -156,18 +139,11 @@ def show_dataset(dataset, fmt, out_root):
 @click.option("--force", is_flag=True, help="Replace an existing manifest file.")
 def init_dataset(name, raw, target, nnunet_id, modality, display_name, out, force):
     """Write a manifest for your own dataset NAME, read off its dataset.json and files."""
-    taken = {m.nnunet_id for m in load_catalog()}
-    data = build_user_manifest(name, raw, nnunet_id=nnunet_id, target=target.casefold(),
-                               modality=modality.upper() if modality else None,
-                               display_name=display_name, taken_ids=taken)
-    out = out or Path(f"{data['task_id']}.yaml")
-    if out.exists() and not force:
-        raise OutputBlocked(f"{out} already exists", hint="pass --force to replace it, or --out elsewhere")
-    text = "# made by `segbook datasets init`; edit freely (see docs/catalog.md)\n"
-    text += yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
-    atomic_write_text(out, text)
-    click.echo(f"wrote {out} ({data['task_id']}, {data['cases']['train'] + data['cases']['test']} cases)")
-    click.echo(f"next: segbook prepare {out} --raw {raw} --lock")
+    request = api.InitRequest(name, raw, target, nnunet_id=nnunet_id, modality=modality,
+                              display_name=display_name, out=out, force=force)
+    written = api.init_dataset(request, cli_settings())
+    click.echo(f"wrote {written.path} ({written.task_id}, {written.n_cases} cases)")
+    click.echo(f"next: segbook prepare {written.path} --raw {raw} --lock")
 
 
 @datasets.command("overlap")
@@ -186,12 +162,6 @@ def overlap_datasets(a, b, out_root, fmt):
     re-saved: docs/leakage.md) apart. A pre-training set as A and a downstream dataset as B shows
     which of B's test cases the pre-trained model has seen.
     """
-    from segbook.convert.overlap import compare, render, resolve  # noqa: PLC0415 - numpy on use
-
-    settings = cli_settings()
-    out_root = out_root or settings.out_root
-    progress = progress_printer(quiet=fmt == "json", prefix="")
-    sources = [resolve(spec, out_root=out_root, manifests_dir=settings.manifests_dir, progress=progress)
-               for spec in (a, b)]
-    result = compare(*sources)
-    click.echo(json.dumps(result.as_dict(), indent=2) if fmt == "json" else render(result))
+    outcome = api.overlap_datasets(a, b, cli_settings(), out_root=out_root,
+                                   progress=progress_printer(quiet=fmt == "json", prefix=""))
+    click.echo(json.dumps(outcome.as_dict(), indent=2) if fmt == "json" else outcome.text())

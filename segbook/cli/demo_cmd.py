@@ -6,8 +6,10 @@ import sys
 
 import click
 
-from segbook.api import DEFAULT_SEED, DEMO_EPOCHS, DEMO_ITERATIONS, DEMO_PRETRAIN_STEPS
+from segbook.api import DEFAULT_SEED, DEMO_EPOCHS, DEMO_ITERATIONS, DEMO_PRETRAIN_STEPS, DemoRequest
+from segbook.api import demo as run
 from segbook.cli.options import cli_settings, device_option, force_option, out_option, progress_printer, verbose_option
+from segbook.core.signals import install_stop_handlers
 
 SYNTHETIC_NOTE = ("These data are SYNTHETIC phantoms made by the kit: the numbers show that the pipeline "
                   "runs and reproduces, not how STU-Net performs on real anatomy.")
@@ -36,10 +38,6 @@ def demo(out_root, epochs, iterations_per_epoch, pretrain_steps, seed, device, f
        that checkpoint, and from scratch with the same schedule;
     4. prints Dice per class for both, with the receipts' paths.
     """
-    from segbook.api import DemoRequest  # noqa: PLC0415
-    from segbook.api import demo as run  # noqa: PLC0415 - torch on use
-    from segbook.core.signals import install_stop_handlers  # noqa: PLC0415
-
     install_stop_handlers()
     click.echo(f"note: {SYNTHETIC_NOTE}", err=True)
     result = run(DemoRequest(out_root=out_root, epochs=epochs, iterations_per_epoch=iterations_per_epoch,

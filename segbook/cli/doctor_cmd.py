@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
+from segbook.api.doctor import doctor as run
 from segbook.cli.options import cli_settings, out_option
-from segbook.core.errors import EnvironmentProblem
 
 _MARK = {"ok": "ok", "info": "--", "warn": "!!", "fail": "XX"}
 
@@ -28,20 +28,15 @@ def doctor(out_root, weights_dir, registry, require_gpu, no_hash, as_json):
     Exit 0 when the kit can run here, 78 when something will fail (the rows marked XX).
     No network traffic is sent: reachability is read from the routing table and proxy settings.
     """
-    from segbook.doctor import FAIL, run_checks  # noqa: PLC0415
-
-    rows = run_checks(settings=cli_settings(), out_root=out_root, weights_dir=weights_dir, registry=registry,
-                      require_gpu=require_gpu, hash_weights=not no_hash)
+    outcome = run(cli_settings(), out_root=out_root, weights_dir=weights_dir, registry=registry,
+                  require_gpu=require_gpu, hash_weights=not no_hash)
     if as_json:
-        click.echo(json.dumps([row.__dict__ for row in rows], indent=2))
+        click.echo(json.dumps([row.__dict__ for row in outcome.rows], indent=2))
     else:
-        for row in rows:
+        for row in outcome.rows:
             click.echo(f"[{_MARK[row.status]}] {row.name:<12} {row.detail}")
             if row.hint and row.status != "ok":
                 click.echo(f"     {'':<12} -> {row.hint}")
-    failed = [row.name for row in rows if row.status == FAIL]
-    if failed:
-        raise EnvironmentProblem(f"doctor: {len(failed)} problem(s): {', '.join(failed)}",
-                                 hint="fix the rows marked XX above")
+    outcome.raise_for_failure()
     if not as_json:
         click.echo("doctor: this environment can run the kit")

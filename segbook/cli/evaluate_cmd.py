@@ -7,38 +7,17 @@ from pathlib import Path
 
 import click
 
-from segbook.core.errors import OutputBlocked, UsageProblem
-from segbook.core.fsio import atomic_write_json
+from segbook.api.evaluate import EvaluateRequest
+from segbook.api.evaluate import evaluate as run
+from segbook.cli.options import cli_settings
+from segbook.core.errors import UsageProblem
+from segbook.core.layout import CASE_FILE_ENDING
 
 
-def _find_dataset_json(ref_dir: Path) -> Path | None:
-    for candidate in (ref_dir / "dataset.json", ref_dir.parent / "dataset.json"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def resolve_labels(labels_json: Path | None, dataset: str | None,
-                   ref_dir: Path) -> tuple[dict[int, str], str]:
-    from segbook.evaluate.labels import labels_from_catalog, labels_from_dataset_json  # noqa: PLC0415 - numpy on use
-
-    if labels_json and dataset:
-        raise UsageProblem("give either --labels or --dataset, not both")
-    if dataset:
-        return labels_from_catalog(dataset), f"dataset {dataset}"
-    path = labels_json or _find_dataset_json(ref_dir)
-    if path is None:
-        raise UsageProblem(f"no label set: no dataset.json in {ref_dir} or its parent",
-                           hint="pass --labels PATH/dataset.json or --dataset NAME")
-    return labels_from_dataset_json(path), str(path)
-
-
-def parse_tolerances(values: tuple[str, ...]) -> float | dict[int, float]:
-    """`1.0` for every class, or `LABEL=MM` items (the others keep the default)."""
+def parse_tolerances(values: tuple[str, ...]) -> float | dict[int, float] | None:
+    """`1.0` for every class, or `LABEL=MM` items (the others keep the default); None: the default."""
     if not values:
-        from segbook.evaluate.labels import DEFAULT_NSD_TOLERANCE_MM  # noqa: PLC0415 - numpy on use
-
-        return DEFAULT_NSD_TOLERANCE_MM
+        return None
     per_label: dict[int, float] = {}
     default = None
     try:
@@ -85,7 +64,7 @@ def print_summary(summary: dict) -> None:
               help="Also write summary + per-case metrics as JSON (the receipt's metrics block).")
 @click.option("--nsd-tolerance", multiple=True, metavar="MM|LABEL=MM",
               help="NSD tolerance in mm (default 1.0); repeat LABEL=MM for per-class values.")
-@click.option("--file-ending", default=".nii.gz", show_default=True)
+@click.option("--file-ending", default=CASE_FILE_ENDING, show_default=True)
 @click.option("--case", "cases", multiple=True, help="Evaluate only these case ids (repeatable).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Cases evaluated in parallel processes.")
@@ -97,23 +76,10 @@ def evaluate(pred_dir, ref_dir, labels_json, dataset, out, json_out, nsd_toleran
     Both folders hold one label map per case (nnU-Net layout: CASE.nii.gz) on the same grid.
     Writes a CSV with one row per case and class, and prints the per-class means.
     """
-    from segbook.evaluate import evaluate_folder  # noqa: PLC0415 - numpy on use
-
-    out = out or pred_dir / "metrics.csv"
-    for target in (out, json_out):
-        if target is not None and target.exists() and not force:
-            raise OutputBlocked(f"{target} already exists", hint="pass --force to replace it")
-    labels, source = resolve_labels(labels_json, dataset, ref_dir)
-    tolerances = parse_tolerances(nsd_tolerance)
-    result = evaluate_folder(pred_dir, ref_dir, labels, nsd_tolerance_mm=tolerances,
-                             cases=list(cases) or None, file_ending=file_ending, workers=workers)
-    try:
-        result.to_csv(out)
-        if json_out is not None:
-            atomic_write_json(json_out, result.to_dict())
-    except OSError as exc:
-        raise OutputBlocked(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from exc
-    click.echo(f"labels from {source}")
-    print_summary(result.summary)
-    click.echo(f"wrote {out}" + (f" and {json_out}" if json_out else ""))
-
+    outcome = run(EvaluateRequest(
+        pred_dir, ref_dir, labels_json=labels_json, dataset=dataset, out=out, json_out=json_out,
+        nsd_tolerance_mm=parse_tolerances(nsd_tolerance), file_ending=file_ending, cases=cases, workers=workers,
+        force=force), cli_settings())
+    click.echo(f"labels from {outcome.label_source}")
+    print_summary(outcome.result.summary)
+    click.echo(f"wrote {outcome.csv}" + (f" and {outcome.json}" if outcome.json else ""))

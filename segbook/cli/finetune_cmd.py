@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from segbook.api import DEFAULT_CHECKPOINT_MINUTES, FinetuneRequest
+from segbook.api import finetune as run
 from segbook.cli.options import (
     cli_settings,
     determinism_options,
@@ -21,7 +23,6 @@ from segbook.core.configurations import INITS, MODELS, parse_configuration
 from segbook.core.errors import UsageProblem
 from segbook.core.protocol import PLAN_CHOICES
 from segbook.core.signals import install_stop_handlers
-from segbook.nnunet.train_config import DEFAULT_CHECKPOINT_MINUTES
 
 
 @click.command()
@@ -75,9 +76,6 @@ def finetune(dataset, model, init, weights, trust_unpinned, raw, lock, plan, fol
       segbook finetune Task009_Spleen --raw /data/Task09_Spleen --model stunet-b
       segbook finetune Demo --model stunet-s --init scratch --epochs 2 --iterations-per-epoch 5
     """
-    from segbook.api import FinetuneRequest  # noqa: PLC0415
-    from segbook.api import finetune as run  # noqa: PLC0415 - torch on use
-
     install_stop_handlers()
     configuration = parse_configuration(model, init)
     if weights is not None and not configuration.needs_weights:

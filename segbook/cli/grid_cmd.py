@@ -1,6 +1,6 @@
 """`segbook grid plan|submit|status|resubmit|report`: the whole benchmark on a cluster.
 
-Thin shells over segbook.grid; nothing here (or there) imports torch or nnunetv2.
+Options and output only, over segbook.api.grid; nothing here (or there) imports torch or nnunetv2.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from segbook.api import grid as api
 from segbook.cli.options import cli_settings, device_option, progress_printer, schedule_options
 from segbook.core.errors import UsageProblem
 from segbook.core.protocol import DEFAULT_SEED
@@ -34,17 +35,16 @@ def grid():
     """
 
 
-def _parse_weights(values) -> dict[str, Path]:
-    from segbook.weights.registry import normalise_scale  # noqa: PLC0415
-
-    found = {}
+def _parse_weights(values) -> tuple[tuple[str, Path], ...]:
+    """`SCALE=FILE` items -> (scale, file) pairs (the api checks the scales)."""
+    found = []
     for value in values:
         scale, sep, path = value.partition("=")
         if not sep or not path:
             raise UsageProblem(f"--weights {value!r} is not SCALE=FILE",
                                hint="e.g. --weights B=/models/base_ep4k.model")
-        found[normalise_scale(scale)] = Path(path)
-    return found
+        found.append((scale, Path(path)))
+    return tuple(found)
 
 
 @grid.command("plan")
@@ -89,24 +89,18 @@ def plan(datasets, configs, folds, data_file, grid_dir, out_root, weights, weigh
       segbook grid plan --datasets modality=CT,size=small --configs nnunet,stunet-b_ft --folds 0-4 ...
       segbook grid plan --datasets Demo --configs stunet-s_scratch,nnunet --epochs 2 --grid demo-grid
     """
-    from segbook.grid.cost import render  # noqa: PLC0415
-    from segbook.grid.plan import PlanRequest, plan_grid  # noqa: PLC0415
-    from segbook.grid.selection import split_terms  # noqa: PLC0415
-
     settings = cli_settings()
-    outcome = plan_grid(PlanRequest(
-        grid_dir=grid_dir, out_root=out_root or settings.out_root, datasets=split_terms(datasets),
-        configs=split_terms(configs), folds=split_terms(folds), data_file=data_file,
-        weights=_parse_weights(weights), weights_dir=weights_dir or settings.weights_dir,
-        trust_unpinned=trust_unpinned, epochs=epochs, iterations_per_epoch=iterations_per_epoch, seed=seed,
-        deterministic=deterministic, threads=threads, data_workers=data_workers, device=device,
-        checkpoint_minutes=checkpoint_minutes, force=force))
+    outcome = api.plan(api.PlanRequest(
+        grid_dir=grid_dir, out_root=out_root, datasets=datasets, configs=configs, folds=folds, data_file=data_file,
+        weights=_parse_weights(weights), weights_dir=weights_dir, trust_unpinned=trust_unpinned, epochs=epochs,
+        iterations_per_epoch=iterations_per_epoch, seed=seed, deterministic=deterministic, threads=threads,
+        data_workers=data_workers, device=device, checkpoint_minutes=checkpoint_minutes, force=force), settings)
     g = outcome.grid
     click.echo(f"grid: {len(g.entries)} cells ({outcome.n_datasets} dataset(s) x {outcome.n_configs} "
                f"configuration(s) x {outcome.n_folds} fold setting(s)) -> {g.folder / 'grid.tsv'} "
                f"(sha256 {g.sha256[:12]})")
     click.echo(f"output root: {g.out_root}")
-    for line in render(outcome.cost):
+    for line in outcome.cost_lines:
         click.echo(line)
     click.echo(f"next: segbook grid submit {g.folder} --backend slurm --profile site.yaml  (--dry-run to look first)")
 
@@ -131,21 +125,9 @@ def _submit_options(func):
 
 def _run_submit(grid_dir, backend, profile, runtime, image, allow_image_mismatch, docker_host, dry_run,
                 only_failed):
-    from segbook.grid.launch import SubmitRequest, submit_grid  # noqa: PLC0415
-
-    if only_failed and runtime is None:  # resubmit the way the last submission ran, unless told otherwise
-        from segbook.grid.gridfile import read_grid  # noqa: PLC0415
-        from segbook.grid.submit import load_submissions  # noqa: PLC0415
-
-        last = (load_submissions(read_grid(grid_dir)) or [{}])[-1]
-        runtime, image = last.get("runtime"), image or last.get("image")
-        recorded = str(last.get("profile") or "")
-        profile = profile or (Path(recorded) if recorded.startswith("/") else None)  # not "(kit defaults)"
-    progress = progress_printer()
-    outcome = submit_grid(SubmitRequest(
-        grid_dir=grid_dir, backend=backend, profile=profile, runtime=runtime or "native", image=image,
-        allow_image_mismatch=allow_image_mismatch, docker_host=docker_host, dry_run=dry_run, only_failed=only_failed,
-        lock_mode=cli_settings().lock_mode), progress)
+    request = api.SubmitRequest(grid_dir, backend=backend, profile=profile, runtime=runtime, image=image,
+                                allow_image_mismatch=allow_image_mismatch, docker_host=docker_host, dry_run=dry_run)
+    outcome = (api.resubmit if only_failed else api.submit)(request, cli_settings(), progress_printer())
     for warning in outcome.warnings:
         click.echo(f"warning: {warning}", err=True)
     left = ", ".join(f"{n} {state}" for state, n in sorted(outcome.left_out.items()))
@@ -215,18 +197,13 @@ def status(grid_dir, fmt):
       segbook grid status grid/
       segbook grid status grid/ --format json | jq '.cells[] | select(.state == "failed")'
     """
-    from segbook.grid.gridfile import read_grid  # noqa: PLC0415
-    from segbook.grid.status import grid_status, summary_line  # noqa: PLC0415
-
-    the_grid = read_grid(grid_dir)
-    statuses, view = grid_status(the_grid, cli_settings().lock_mode)
-    line = summary_line(statuses, view)
+    outcome = api.status(grid_dir, cli_settings())
     if fmt == "json":
-        click.echo(json.dumps({"grid": str(the_grid.folder), "sha256": the_grid.sha256, "summary": line,
-                               "cells": [s.as_dict() for s in statuses]}, indent=1))
+        click.echo(json.dumps({"grid": str(outcome.grid.folder), "sha256": outcome.grid.sha256,
+                               "summary": outcome.summary, "cells": [s.as_dict() for s in outcome.cells]}, indent=1))
         return
-    click.echo(line)
-    for s in statuses:
+    click.echo(outcome.summary)
+    for s in outcome.cells:
         if s.state == "done":
             what = f"mean Dice {s.mean_dice:.4f}" if s.mean_dice is not None else "done"
         elif s.state == "failed":
@@ -255,16 +232,7 @@ def report(grid_dir, out_dir, tolerance, force):
       segbook grid report grid/                 # GRID/report/ledger.html, .csv, .md, .png
       segbook grid report grid/ --tolerance 1 --out ledger-strict --force
     """
-    from segbook.catalog import load_catalog  # noqa: PLC0415
-    from segbook.grid.gridfile import read_grid  # noqa: PLC0415
-    from segbook.grid.ledger import build_ledger, write_ledger  # noqa: PLC0415
-    from segbook.grid.status import grid_status  # noqa: PLC0415
-
-    the_grid = read_grid(grid_dir)
-    statuses, _ = grid_status(the_grid, cli_settings().lock_mode)
-    ledger = build_ledger(the_grid, statuses, load_catalog(), tolerance)
-    target = out_dir or the_grid.folder / "report"
-    files = write_ledger(target, the_grid, ledger, tolerance, force)
-    h = ledger.headline
+    written = api.report(grid_dir, cli_settings(), tolerance=tolerance, out_dir=out_dir, force=force)
+    h = written.headline
     click.echo(f"{h['cells']} cells, {h['done']} done, {h['within']} within ±{tolerance:g} DSC points of the paper")
-    click.echo(f"wrote {target}/ledger.html ({len(files)} files)")
+    click.echo(f"wrote {written.target}/ledger.html ({len(written.files)} files)")

@@ -5,18 +5,14 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from segbook.catalog import load_catalog
-from segbook.catalog.lock import LockMismatch
 from segbook.cli.options import cli_settings, progress_printer
-from segbook.core import crashlog
-from segbook.core.errors import UsageProblem
-from segbook.core.splits import DEFAULT_SEED
-from segbook.weights.registry import parse_size
+from segbook.core.errors import Differences, UsageProblem
+from segbook.core.protocol import DEFAULT_SEED
+from segbook.core.units import parse_size
 
 
 @click.command()
@@ -45,22 +41,19 @@ def prepare(dataset, raw, out, lock, force, seed, layout, lock_file, max_unpacke
     DATASET is a task id, nnU-Net id, display name, or the path of a manifest made by
     `segbook datasets init`. Exit 1 lists every case that differs from the lock.
     """
-    from segbook.convert.prepare import prepare_dataset  # noqa: PLC0415 - numpy on use
+    from segbook.api.prepare import PrepareRequest  # noqa: PLC0415
+    from segbook.api.prepare import prepare as run  # noqa: PLC0415 - numpy on use
 
-    settings = cli_settings()
-    manifest = load_catalog(settings.manifests_dir).get(dataset)
-    out_root = out or settings.out_root
-    crashlog.use_output_root(out_root)
     progress = None if quiet or fmt == "json" else progress_printer(prefix="")
+    request = PrepareRequest(dataset=dataset, raw=raw, out_root=out, lock=lock, force=force,
+                             seed=DEFAULT_SEED if seed is None else seed, layout=layout, lock_file=lock_file,
+                             max_unpacked_bytes=_size(max_unpacked_size), max_members=max_members,
+                             command=shlex.join(["segbook", *sys.argv[1:]]))
     try:
-        result = prepare_dataset(manifest, raw, out_root, lock=lock, force=force,
-                                 seed=DEFAULT_SEED if seed is None else seed, layout=layout,
-                                 lock_path=lock_file, command=_command_line(), progress=progress,
-                                 lock_mode=settings.lock_mode,
-                                 archive_limits=_archive_limits(max_unpacked_size, max_members))
-    except LockMismatch as exc:
-        for difference in exc.differences:
-            click.echo(f"differs: {difference}")
+        result = run(request, cli_settings(), progress)
+    except Differences as exc:  # the lock's: every case that differs, then the error
+        for line in exc.details:
+            click.echo(f"differs: {line}")
         raise
     if fmt == "json":
         click.echo(json.dumps({
@@ -80,22 +73,11 @@ def prepare(dataset, raw, out, lock, force, seed, layout, lock_file, max_unpacke
         click.echo(f"lock written: {result.lock_path} (commit it so others can check against it)")
 
 
-def _archive_limits(max_unpacked_size: str | None, max_members: int | None):
-
-    from segbook.convert.archive import ArchiveLimits  # noqa: PLC0415 - numpy on use
-
-    limits = ArchiveLimits()
-    if max_unpacked_size is not None:
-        try:
-            limits = replace(limits, max_total_bytes=parse_size(max_unpacked_size))
-        except ValueError:
-            raise UsageProblem(f"--max-unpacked-size {max_unpacked_size!r} is not a size",
-                               hint="write it like '500 GB' or '20 MB'") from None
-    if max_members is not None:
-        limits = replace(limits, max_members=max_members)
-    return limits
-
-
-def _command_line() -> str:
-
-    return shlex.join(["segbook", *sys.argv[1:]])
+def _size(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return parse_size(text)
+    except ValueError:
+        raise UsageProblem(f"--max-unpacked-size {text!r} is not a size",
+                           hint="write it like '500 GB' or '20 MB'") from None

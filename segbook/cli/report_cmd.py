@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
+from segbook.api.report import DEFAULT_RULE, DEFAULT_TOLERANCE_POINTS, RULES, ReportRequest
+from segbook.api.report import report as run
 from segbook.cli.options import cli_settings
 from segbook.core.errors import UsageProblem
-from segbook.report.acceptance import DEFAULT_RULE, RULES
-from segbook.report.tables import DEFAULT_TOLERANCE_POINTS
 
 
 def parse_size_cuts(text: str | None) -> tuple[int, int] | None:
@@ -52,15 +52,10 @@ def report(receipts, out_root, out_dir, paper, tolerance, rule, verify, size_cut
     answer: cells run, cells that reproduce by the --accept rule, the paper's headline gains
     beside ours.
     """
-    from segbook.report import build_report  # noqa: PLC0415 - pandas on use
-
-    if paper and receipts:
-        raise UsageProblem("--paper builds the paper's tables alone; do not pass receipts with it")
-    root = out_root or cli_settings().out_root
-    target = out_dir or root / ("paper-report" if paper else "report")
-    outcome = build_report(target, receipts=receipts, out_root=None if paper else root, paper=paper,
-                           tolerance=tolerance, size_cuts=parse_size_cuts(size_cuts), force=force, rule=rule,
-                           verify=verify and not paper, progress=lambda m: click.echo(m, err=True))
+    result = run(ReportRequest(receipts=receipts, out_root=out_root, out_dir=out_dir, paper=paper, tolerance=tolerance,
+                               rule=rule, verify=verify, size_cuts=parse_size_cuts(size_cuts), force=force),
+                 cli_settings(), progress=lambda m: click.echo(m, err=True))
+    outcome = result.outcome
     for warning in outcome.warnings:
         click.echo(f"warning: {warning}", err=True)
     h = outcome.headline
@@ -74,4 +69,4 @@ def report(receipts, out_root, out_dir, paper, tolerance, rule, verify, size_cut
                    f"[in CI {h['interval']}, tolerance only {h['tolerance']}, neither {h['neither']}]"
                    + (f"; {h['unverified']} receipt(s) UNVERIFIED" if h["unverified"] else "")
                    + ("" if verify else "; receipts not verified (--no-verify)"))
-    click.echo(f"wrote {target}/report.html ({len(outcome.files)} files)")
+    click.echo(f"wrote {result.target}/report.html ({len(outcome.files)} files)")

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
+from segbook.api.verify import DEFAULT_TOLERANCE, VerifyRequest
+from segbook.api.verify import verify as run
 from segbook.cli.options import cli_settings, progress_printer
-from segbook.core.errors import Differences
 
 
 @click.command()
@@ -17,7 +18,7 @@ from segbook.core.errors import Differences
                    "predictions). Repeatable.")
 @click.option("--expected", type=click.Path(dir_okay=False, path_type=Path),
               help="JSON with expected metrics ({\"mean_dice\": x, \"per_class\": {...}}).")
-@click.option("--tolerance", type=float, default=1e-6, show_default=True,
+@click.option("--tolerance", type=float, default=DEFAULT_TOLERANCE, show_default=True,
               help="Absolute tolerance for --expected metrics.")
 @click.option("--no-files", is_flag=True,
               help="Skip re-checking the files and re-deriving the metrics (compare receipts only).")
@@ -32,25 +33,12 @@ def verify(receipt, others, expected, tolerance, no_files):
     (a missing or damaged file included), 65 for a malformed receipt or one whose paths leave
     its run folder.
     """
-    from segbook.verify import check_expected, check_files, compare_receipts  # noqa: PLC0415
-
-    settings = cli_settings()
-    sections = []
-    if not no_files:
-        sections.append(("files", check_files(receipt, progress_printer(),
-                                              manifests_dir=settings.manifests_dir)))
-    for other in others:
-        sections.append((f"against {other}", compare_receipts(receipt, other)))
-    if expected is not None:
-        sections.append((f"expected {expected}", check_expected(receipt, expected, tolerance)))
-    differences = 0
-    for title, findings in sections:
-        bad = [f for f in findings if not f.ok]
-        differences += len(bad)
-        click.echo(f"{title}: {len(findings) - len(bad)}/{len(findings)} agree")
+    outcome = run(VerifyRequest(receipt, against=others, expected=expected, tolerance=tolerance,
+                                files=not no_files), cli_settings(), progress_printer())
+    for section in outcome.sections:
+        bad = section.differing
+        click.echo(f"{section.title}: {len(section.findings) - len(bad)}/{len(section.findings)} agree")
         for finding in bad:
             click.echo(f"  DIFFERS {finding.describe()}")
-    if differences:
-        raise Differences(f"{differences} difference(s) found in {receipt}",
-                          hint="the lines marked DIFFERS above say which hash or value differs")
+    outcome.raise_for_differences()
     click.echo("verify: OK")

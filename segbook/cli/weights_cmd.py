@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from segbook.api import weights as api
 from segbook.cli.options import cli_settings, progress_printer
-from segbook.core.errors import Differences, InputMissing, InvalidInput, UsageProblem
+from segbook.core.errors import UsageProblem
+from segbook.core.units import parse_size
 
 SCALE_CHOICE = click.Choice(["S", "B", "L", "H", "s", "b", "l", "h", "small", "base", "large", "huge"])
 
@@ -22,17 +24,11 @@ def _dir_option(help_text: str):
                         default=None, help=help_text + " Default: $SEGBOOK_WEIGHTS_DIR.")
 
 
-def _weights_dir(given: Path | None, *, required: bool) -> Path | None:
-    folder = given or cli_settings().weights_dir
-    if folder is None and required:
-        raise UsageProblem("no weights folder given", hint="pass --dest DIR or set SEGBOOK_WEIGHTS_DIR")
-    return folder
-
-
-def _registry(path: Path | None):
-    from segbook.weights.registry import load_registry  # noqa: PLC0415
-
-    return load_registry(path)
+def _max_bytes(max_size: str | None) -> int | None:
+    try:
+        return None if max_size is None else parse_size(max_size)
+    except ValueError:
+        raise UsageProblem(f"--max-size {max_size!r} is not a size", hint="write it like '5 GB'") from None
 
 
 @click.group()
@@ -52,17 +48,16 @@ def weights():
 @_dir_option("Folder to look for the checkpoint files in.")
 def list_weights(registry, weights_dir):
     """The registry's checkpoints: size, pin, and whether the file is in the weights folder."""
-    reg = _registry(registry)
-    folder = _weights_dir(weights_dir, required=False)
-    click.echo(f"registry: {reg.path}")
+    listing = api.list_weights(cli_settings(), registry=registry, weights_dir=weights_dir)
+    click.echo(f"registry: {listing.registry.path}")
     click.echo(f"{'scale':<6}{'file':<20}{'size':>10}  {'pinned':<22}{'present':<8}url")
-    for entry in reg.entries:
+    for entry in listing.registry.entries:
         pin = f"yes {entry.sha256[:12]}" if entry.pinned else "no"
-        present = "-" if folder is None else ("yes" if (folder / entry.file).is_file() else "no")
+        present = "-" if listing.folder is None else ("yes" if listing.present[entry.file] else "no")
         click.echo(f"{entry.scale:<6}{entry.file:<20}{entry.published_size:>10}  {pin:<22}{present:<8}"
                    f"{entry.url}")
-    if folder is not None:
-        click.echo(f"weights folder: {folder}")
+    if listing.folder is not None:
+        click.echo(f"weights folder: {listing.folder}")
 
 
 @weights.command()
@@ -84,25 +79,16 @@ def fetch(scales, registry, weights_dir, url, trust_unpinned, force, max_size, q
     Example:
       segbook weights fetch S B --dest ~/stunet-weights
     """
-    from segbook.weights.fetch import fetch_entry  # noqa: PLC0415
-    from segbook.weights.registry import parse_size  # noqa: PLC0415
 
-    if url and len(scales) > 1:
-        raise UsageProblem("--url applies to one checkpoint at a time")
-    try:
-        max_bytes = None if max_size is None else parse_size(max_size)
-    except ValueError:
-        raise UsageProblem(f"--max-size {max_size!r} is not a size", hint="write it like '5 GB'") from None
-    reg = _registry(registry)
-    folder = _weights_dir(weights_dir, required=True)
-    for scale in scales:
-        entry = reg.for_scale(scale)
-        result = fetch_entry(entry, folder, trust_unpinned=trust_unpinned, force=force, url=url,
-                             progress=progress_printer(quiet), max_bytes=max_bytes)
-        state = "verified" if result.check.ok else "UNPINNED (trusted)"
-        click.echo(f"{result.path}\t{state}\tsha256 {result.check.file_sha256}")
+    def show(result) -> None:
+        click.echo(f"{result.path}\t{'verified' if result.check.ok else 'UNPINNED (trusted)'}\t"
+                   f"sha256 {result.check.file_sha256}")
         if not result.check.ok:
             click.echo(f"hint: pin it with `segbook weights pin {result.path}`", err=True)
+
+    request = api.FetchRequest(scales, registry=registry, weights_dir=weights_dir, url=url,
+                               trust_unpinned=trust_unpinned, force=force, max_bytes=_max_bytes(max_size))
+    api.fetch(request, cli_settings(), progress_printer(quiet), on_fetched=show)
 
 
 @weights.command()
@@ -116,16 +102,13 @@ def pin(file, scale, registry, force):
 
     Pin only a copy whose origin you checked: every later use is compared with it.
     """
-    from segbook.weights.pin import pin_file  # noqa: PLC0415
-
-    reg = _registry(registry)
-    entry = reg.for_file(file, scale)
-    result = pin_file(reg, entry, file, force=force)
-    verb = "pinned" if result.changed else "already pinned"
-    click.echo(f"{verb} STU-Net-{result.entry.scale} in {reg.path}\n"
-               f"  sha256        {result.entry.sha256}\n  tensor_sha256 {result.entry.tensor_sha256}\n"
-               f"  size_bytes    {result.entry.size_bytes}\n  by            {result.entry.pinned_by} "
-               f"at {result.entry.pinned_at}")
+    pinned = api.pin(file, cli_settings(), scale=scale, registry=registry, force=force)
+    entry = pinned.result.entry
+    verb = "pinned" if pinned.result.changed else "already pinned"
+    click.echo(f"{verb} STU-Net-{entry.scale} in {pinned.registry}\n"
+               f"  sha256        {entry.sha256}\n  tensor_sha256 {entry.tensor_sha256}\n"
+               f"  size_bytes    {entry.size_bytes}\n  by            {entry.pinned_by} "
+               f"at {entry.pinned_at}")
 
 
 @weights.command()
@@ -137,26 +120,8 @@ def pin(file, scale, registry, force):
 def verify(files, scale, registry, weights_dir, quick):
     """Check checkpoints against their pins. Exit 0 all verified, 1 a file differs,
     65 a file is not pinned, 66 nothing to check."""
-    from segbook.weights.checks import MISMATCH, UNPINNED, check_file  # noqa: PLC0415
-
-    if scale and len(files) != 1:
-        raise UsageProblem("--scale applies to exactly one FILE")
-    reg = _registry(registry)
-    if files:
-        targets = [(reg.for_file(f, scale), f) for f in files]
-    else:
-        folder = _weights_dir(weights_dir, required=True)
-        targets = [(e, folder / e.file) for e in reg.entries if (folder / e.file).is_file()]
-        if not targets:
-            raise InputMissing(f"no registered checkpoints in {folder}",
-                               hint="`segbook weights fetch S --dest DIR`, or name the files")
-    checks = [check_file(entry, path, tensors=not quick) for entry, path in targets]
-    for check in checks:
+    outcome = api.verify(cli_settings(), files, scale=scale, registry=registry, weights_dir=weights_dir, quick=quick)
+    for check in outcome.checks:
         detail = f"  ({check.problem})" if check.problem else ""
         click.echo(f"{check.status:<9} STU-Net-{check.entry.scale}  {check.path}{detail}")
-    if any(c.status == MISMATCH for c in checks):
-        raise Differences("a checkpoint differs from its pin",
-                          hint="fetch a fresh copy with `segbook weights fetch SCALE --force`")
-    if any(c.status == UNPINNED for c in checks):
-        raise InvalidInput("a checkpoint is not pinned in the registry",
-                           hint="check its origin, then `segbook weights pin FILE`")
+    outcome.raise_for_failure()

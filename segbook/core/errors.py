@@ -34,8 +34,15 @@ class SegbookError(Exception):
 
 
 class Differences(SegbookError):
+    """Something differs from what was recorded; `details` lists each difference, one line each
+    (the CLI prints them before the two-line error)."""
+
     exit_code = ExitCode.DIFFERENCES
     default_hint = "the files on disk do not match what was recorded"
+
+    def __init__(self, message: str, hint: str | None = None, details: tuple[str, ...] = ()):
+        super().__init__(message, hint=hint)
+        self.details = details
 
 
 class UsageProblem(SegbookError):

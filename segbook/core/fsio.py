@@ -66,6 +66,32 @@ def atomic_write_json(path: Path, obj) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
+def staging_directory(final: Path) -> Path:
+    """A new temporary sibling of `final` (hidden, `.partial`) to build `final` in.
+    install_directory puts it in place; a prepare that left one behind removes it next time."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
+    try:
+        usual_mode(tmp, directory=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return tmp
+
+
+def install_directory(tmp: Path, final: Path) -> None:
+    """Rename a complete `tmp` to `final`, replacing what was there (moved aside first, so
+    `final` is at every moment the old version or the new one, never a mix)."""
+    if final.exists():
+        trash = final.with_name(f".{final.name}.old")
+        shutil.rmtree(trash, ignore_errors=True)
+        final.rename(trash)
+        tmp.rename(final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        tmp.rename(final)
+
+
 @contextmanager
 def atomic_directory(final: Path, *, replace: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it is renamed to `final`.
@@ -76,18 +102,10 @@ def atomic_directory(final: Path, *, replace: bool = False) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists() and not replace:
         raise OutputBlocked(f"{final} already exists", hint="pass --force to replace it")
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
+    tmp = staging_directory(final)
     try:
-        usual_mode(tmp, directory=True)
         yield tmp
-        if final.exists():
-            trash = final.with_name(f".{final.name}.old")
-            shutil.rmtree(trash, ignore_errors=True)
-            final.rename(trash)
-            tmp.rename(final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            tmp.rename(final)
+        install_directory(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

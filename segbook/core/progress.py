@@ -11,8 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+Progress = Callable[[str], None]  # a progress sink: takes one line
 EVERY_SHARE = 0.05
 EVERY_S = 10.0
+
+
+def no_progress(message: str) -> None:
+    """The sink of a caller that wants no progress lines."""
 
 
 def _duration(seconds: float) -> str:

@@ -25,7 +25,7 @@ def run_checks(*, settings: Settings | None = None, out_root: Path | None = None
         *_checks.check_gpu(require_gpu),
         *_checks.check_paths(settings, out_root),
         *_checks.check_network(),
-        *_checks.check_manifests(),
+        *_checks.check_manifests(settings.manifests_dir),
         *_checks.check_weights(settings, weights_dir, registry, hash_weights),
         *_checks.check_container(settings),
     ]

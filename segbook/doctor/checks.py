@@ -196,7 +196,7 @@ def check_weights(settings: Settings, weights_dir: Path | None, registry_path: P
     from segbook.weights.registry import load_registry  # noqa: PLC0415
 
     try:
-        registry = load_registry(registry_path)
+        registry = load_registry(registry_path, settings.manifests_dir)
     except SegbookError as exc:
         return [Check("weights", FAIL, f"registry: {exc.message}", exc.hint)]
     pinned = sum(e.pinned for e in registry.entries)
@@ -229,13 +229,13 @@ def check_weights(settings: Settings, weights_dir: Path | None, registry_path: P
     return rows
 
 
-def check_manifests() -> list[Check]:
+def check_manifests(manifests_dir: Path | None) -> list[Check]:
     from segbook.core.errors import SegbookError  # noqa: PLC0415
 
     try:
         from segbook.catalog import load_catalog  # noqa: PLC0415
 
-        catalog = load_catalog()
+        catalog = load_catalog(manifests_dir)
     except SegbookError as exc:
         return [Check("manifests", FAIL, exc.message, exc.hint)]
     root = getattr(catalog, "root", None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from segbook.catalog.loader import FROM_ENVIRONMENT, ManifestsDir
 from segbook.core.errors import EnvironmentProblem, ExitCode, UsageProblem
 from segbook.grid import slurm_cli
 from segbook.grid.commands import RUNTIMES, Runtime
@@ -42,6 +43,7 @@ class SubmitRequest:
     dry_run: bool = False
     only_failed: bool = False
     lock_mode: str = "flock"
+    manifests_dir: ManifestsDir = FROM_ENVIRONMENT  # the settings' (see segbook.catalog.loader)
 
 
 @dataclass
@@ -56,10 +58,10 @@ class SubmitOutcome:
     left_out: dict[str, int] = field(default_factory=dict)  # state -> cells not sent
 
 
-def _recheck_inputs(grid: Grid, entries) -> None:
+def _recheck_inputs(grid: Grid, entries, manifests_dir: Path | None) -> None:
     from segbook.catalog import load_catalog  # noqa: PLC0415
 
-    catalog = load_catalog()
+    catalog = load_catalog(manifests_dir)
     manifests = list({e.cell.task_id: catalog.get(e.cell.task_id) for e in entries}.values())
     data_map = {e.cell.task_id: Path(e.raw) for e in entries if e.raw}
     problems = check_raw_folders(manifests, data_map, grid.folder / "grid.tsv") + check_locks(manifests)
@@ -132,7 +134,7 @@ def submit_grid(request: SubmitRequest, progress) -> SubmitOutcome:
     outcome = SubmitOutcome(grid, None, image=check, warnings=warnings, left_out=left_out)
     if not entries:
         return outcome
-    _recheck_inputs(grid, entries)
+    _recheck_inputs(grid, entries, request.manifests_dir)
     outcome.warnings += requeue_warnings(grid, entries, profile)
     folder = next_submission_folder(grid)
     outcome.folder = folder

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from segbook.catalog.loader import FROM_ENVIRONMENT, ManifestsDir
 from segbook.core.errors import ExitCode, OutputBlocked
 from segbook.core.fsio import atomic_write_text
 from segbook.core.protocol import DEFAULT_SEED
@@ -47,6 +48,7 @@ class PlanRequest:
     device: str = "auto"
     checkpoint_minutes: float | None = None
     force: bool = False
+    manifests_dir: ManifestsDir = FROM_ENVIRONMENT  # the settings' (for the weights registry)
 
 
 @dataclass
@@ -81,7 +83,7 @@ def plan_grid(request: PlanRequest, catalog=None, registry=None) -> PlanOutcome:
         if registry is None:
             from segbook.weights.registry import load_registry  # noqa: PLC0415
 
-            registry = load_registry()
+            registry = load_registry(manifests_dir=request.manifests_dir)
         weights, more = check_weights(scales, request.weights, request.weights_dir, request.trust_unpinned, registry)
         problems += more
     out_root = Path(request.out_root).absolute()

@@ -90,7 +90,7 @@ def locate_dataset(request) -> DatasetSource:
             # a manifest made in memory: pin under the output root (the raw folder may be read-only)
             folder_lock = request.out_root / "locks" / f"{manifest.task_id}.lock"
         return DatasetSource(manifest, candidate, "path", folder_lock)
-    manifest = load_catalog().get(request.dataset)
+    manifest = load_catalog(request.settings.manifests_dir).get(request.dataset)
     if manifest.task_id == DEMO_TASK_ID:
         return DatasetSource(manifest, request.raw, "demo", None)
     if request.raw is None:
@@ -114,7 +114,7 @@ def choose_plan(manifest, requested: str) -> PlanChoice:
 
 def prepare(request, located: DatasetSource, progress) -> Dataset:
     """Convert, hash, split and check the dataset against its lock (reused when unchanged)."""
-    from segbook.convert.prepare import prepare_dataset  # noqa: PLC0415
+    from segbook.convert.prepare import PrepareOptions, prepare_dataset  # noqa: PLC0415
     from segbook.demo.sources import ensure_demo_sources  # noqa: PLC0415
 
     manifest, raw = located.manifest, located.raw
@@ -124,9 +124,9 @@ def prepare(request, located: DatasetSource, progress) -> Dataset:
             raw = ensure_demo_sources(request.out_root, progress)
     if not Path(raw).exists():
         raise InputMissing(f"raw data folder {raw} does not exist")
-    prepared = prepare_dataset(manifest, Path(raw), request.out_root, lock=request.lock, force=request.force,
-                               lock_path=located.lock_path, command=" ".join(request.command) or None,
-                               lock_mode=request.settings.lock_mode, progress=progress)
+    prepared = prepare_dataset(manifest, Path(raw), request.out_root, PrepareOptions(
+        lock=request.lock, force=request.force, lock_file=located.lock_path,
+        command=" ".join(request.command) or None, lock_mode=request.settings.lock_mode), progress=progress)
     progress(f"prepare: {prepared.dataset_name}: {len(prepared.split.train)} training, "
              f"{len(prepared.split.test)} held-out test cases (split {prepared.split.sha256[:12]})")
     return Dataset(
@@ -154,7 +154,8 @@ def resolve_weights(request, num_channels: int):
     from segbook.weights import resolve_pretrained  # noqa: PLC0415
 
     resolved = resolve_pretrained(request.configuration.scale, weights_path=request.weights,
-                                  weights_dir=request.settings.weights_dir, trust_unpinned=request.trust_unpinned)
+                                  weights_dir=request.settings.weights_dir, trust_unpinned=request.trust_unpinned,
+                                  manifests_dir=request.settings.manifests_dir)
     check_weights_fit(resolved.path, request.configuration.scale, num_channels)
     return resolved
 

@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+from segbook.catalog.loader import FROM_ENVIRONMENT, ManifestsDir
 from segbook.core.errors import InvalidInput
 from segbook.core.layout import CASE_FILE_ENDING
 from segbook.core.receipt import RECEIPT_NAME, load_receipt
@@ -60,7 +61,7 @@ def _image_hash(path: Path) -> str:
 
 
 def check_files(path: Path, progress: Callable[[str], None] = lambda msg: None, *,
-                manifests_dir: Path | None = None) -> list[Finding]:
+                manifests_dir: ManifestsDir = FROM_ENVIRONMENT) -> list[Finding]:
     """Recompute every hash the receipt records, check the reference labels, re-derive the metrics.
 
     Raises InputMissing (no receipt) or InvalidInput (malformed receipt, a path that escapes);

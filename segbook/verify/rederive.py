@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from segbook.catalog.loader import ManifestsDir
 from segbook.core.errors import InvalidInput, SegbookError
 from segbook.core.layout import CASE_FILE_ENDING, out_root_of_run, test_labels_dir
 from segbook.verify.fields import ESCAPE_HINT, field, safe_name
@@ -45,7 +46,7 @@ def reference_label_paths(run_dir: Path, receipt: dict, cases: list[str],
     return folder, paths
 
 
-def find_lock(task_id: str, out_root: Path, manifests_dir: Path | None) -> Path | None:
+def find_lock(task_id: str, out_root: Path, manifests_dir: ManifestsDir) -> Path | None:
     """The dataset's lock: the catalog's, else OUT/locks/<task>.lock (datasets given as folders)."""
     from segbook.catalog import load_catalog  # noqa: PLC0415
 
@@ -59,7 +60,7 @@ def find_lock(task_id: str, out_root: Path, manifests_dir: Path | None) -> Path 
 
 
 def check_against_lock(receipt: dict, where: Path, run_dir: Path, labels: dict[str, str],
-                       manifests_dir: Path | None, progress: Callable[[str], None]) -> list[Finding]:
+                       manifests_dir: ManifestsDir, progress: Callable[[str], None]) -> list[Finding]:
     """The receipt's dataset lock hash, split and test-label hashes against the lock file, if any."""
     from segbook.catalog.lock import LABEL_CHANNEL, lock_sha256, read_lock  # noqa: PLC0415
 

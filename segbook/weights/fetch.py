@@ -13,13 +13,13 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from segbook import __version__
 from segbook.core.errors import EnvironmentProblem, InvalidInput, OutputBlocked
+from segbook.core.progress import Progress
 from segbook.weights.checks import MISMATCH, UNPINNED, FileCheck, check_file, refusal
 from segbook.weights.registry import WeightsEntry, plain_file_name
 
@@ -27,8 +27,6 @@ _BLOCK = 1 << 20
 _TIMEOUT_S = 60
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _TOTAL_ONLY = re.compile(r"bytes \*/(\d+)")
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)

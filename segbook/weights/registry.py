@@ -13,8 +13,10 @@ from pathlib import Path
 
 import yaml
 
+from segbook.catalog.loader import FROM_ENVIRONMENT, ManifestsDir, find_manifests_dir
 from segbook.core.errors import InputMissing, InvalidInput, UsageProblem
 from segbook.core.fsio import atomic_write_text
+from segbook.core.units import parse_size
 
 SCHEMA = "segbook-weights/1"
 REGISTRY_FILE = "weights.yaml"
@@ -22,8 +24,6 @@ SCALES = ("S", "B", "L", "H")
 _SCALE_ALIASES = {"s": "S", "small": "S", "b": "B", "base": "B", "l": "L", "large": "L", "h": "H",
                   "huge": "H"}
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_SIZE = re.compile(r"^\s*([0-9.]+)\s*(B|KB|MB|GB|TB)\s*$", re.IGNORECASE)
-_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 # published sizes are rounded and do not say whether MB means 10^6 or 2^20 bytes
 PUBLISHED_SIZE_TOLERANCE = 0.10
 
@@ -43,14 +43,6 @@ def normalise_scale(scale: str) -> str:
     if key not in _SCALE_ALIASES:
         raise UsageProblem(f"unknown STU-Net scale {scale!r}", hint="use one of S, B, L, H")
     return _SCALE_ALIASES[key]
-
-
-def parse_size(text: str) -> int:
-    """'117 MB' -> 117000000 (decimal units)."""
-    match = _SIZE.match(str(text))
-    if not match:
-        raise ValueError(f"not a size: {text!r}")
-    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
 
 
 @dataclass(frozen=True)
@@ -160,11 +152,9 @@ class WeightsRegistry:
         return atomic_write_text(self.path, self.render())
 
 
-def default_registry_path() -> Path:
+def default_registry_path(manifests_dir: ManifestsDir = FROM_ENVIRONMENT) -> Path:
     """manifests/weights.yaml next to the dataset manifests the catalog uses."""
-    from segbook.catalog.loader import find_manifests_dir  # noqa: PLC0415 - catalog is torch-free
-
-    return find_manifests_dir() / REGISTRY_FILE
+    return find_manifests_dir(manifests_dir) / REGISTRY_FILE
 
 
 def _leading_comments(text: str) -> str:
@@ -176,8 +166,9 @@ def _leading_comments(text: str) -> str:
     return "".join(lines)
 
 
-def load_registry(path: Path | None = None) -> WeightsRegistry:
-    path = Path(path) if path is not None else default_registry_path()
+def load_registry(path: Path | None = None, manifests_dir: ManifestsDir = FROM_ENVIRONMENT) -> WeightsRegistry:
+    """`path`, else the registry beside the manifests (see segbook.catalog.loader.FROM_ENVIRONMENT)."""
+    path = Path(path) if path is not None else default_registry_path(manifests_dir)
     if not path.is_file():
         raise InputMissing(f"weights registry {path} not found",
                            hint="set SEGBOOK_MANIFESTS to the kit's manifests/ folder, or pass --registry")

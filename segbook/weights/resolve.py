@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from segbook.catalog.loader import FROM_ENVIRONMENT, ManifestsDir
 from segbook.core.errors import InputMissing
 from segbook.weights.checks import MISMATCH, UNPINNED, check_file, refusal
 from segbook.weights.registry import WeightsRegistry, load_registry
@@ -49,7 +50,8 @@ def _locate(registry: WeightsRegistry, scale: str, weights_path: Path | None,
 
 
 def resolve_pretrained(scale: str, *, weights_path: Path | None, weights_dir: Path | None,
-                       trust_unpinned: bool, registry: WeightsRegistry | None = None) -> ResolvedWeights:
+                       trust_unpinned: bool, registry: WeightsRegistry | None = None,
+                       manifests_dir: ManifestsDir = FROM_ENVIRONMENT) -> ResolvedWeights:
     """The checkpoint for STU-Net-`scale`, checked against its pin (size, file sha256, tensor hash).
 
     `weights_path` (--weights) wins over `weights_dir` (SEGBOOK_WEIGHTS_DIR / --weights-dir), where
@@ -57,7 +59,7 @@ def resolve_pretrained(scale: str, *, weights_path: Path | None, weights_dir: Pa
     unless `trust_unpinned`, in which case it is used and the result says so.
     Missing files raise InputMissing (66).
     """
-    registry = registry or load_registry()
+    registry = registry or load_registry(manifests_dir=manifests_dir)
     entry = registry.for_scale(scale)
     path, source = _locate(registry, scale, weights_path, weights_dir)
     check = check_file(entry, path, tensors=True)

@@ -14,7 +14,7 @@ import SimpleITK as sitk
 from segbook.cli.errors import run_guarded
 from segbook.cli.main import cli
 from segbook.convert.archive import unpack
-from segbook.convert.prepare import prepare_dataset
+from segbook.convert.prepare import PrepareOptions, prepare_dataset
 from segbook.core.errors import InvalidInput
 from tests.helpers.fakes import (
     autopet_tree,
@@ -203,7 +203,7 @@ def test_interrupted_prepare_leaves_no_half_dataset(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        prepare_dataset(demo, nnunet_tree(tmp_path / "raw", 8), tmp_path / "out", lock=True,
+        prepare_dataset(demo, nnunet_tree(tmp_path / "raw", 8), tmp_path / "out", PrepareOptions(lock=True),
                         progress=stop_after_three)
     _assert_nothing_written(tmp_path)
 

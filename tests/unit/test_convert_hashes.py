@@ -10,7 +10,7 @@ import pytest
 import SimpleITK as sitk
 
 from segbook.catalog.content import file_hashes, image_hashes
-from segbook.convert.prepare import prepare_dataset
+from segbook.convert.prepare import PrepareOptions, prepare_dataset
 from segbook.core.hashing import image_content_hash
 from segbook.core.nifti import nifti_problem
 from segbook.core.splits import make_split
@@ -66,7 +66,7 @@ def test_dtype_is_part_of_the_voxel_hash():
 def test_a_recompressed_download_prepares_to_the_same_dataset(tmp_path):
     demo = load_copy(tmp_path, "Task999_SegBookDemo")
     raw = nnunet_tree(tmp_path / "raw", 8)
-    first = prepare_dataset(demo, raw, tmp_path / "out1", lock=True)
+    first = prepare_dataset(demo, raw, tmp_path / "out1", PrepareOptions(lock=True))
     for path in sorted(raw.rglob("*.nii.gz")):
         _regzip(path, 1)
     second = prepare_dataset(demo, raw, tmp_path / "out2")  # checked against the lock: no difference

@@ -13,7 +13,7 @@ import yaml
 
 from segbook.catalog import DatasetManifest
 from segbook.convert.layouts import discover
-from segbook.convert.prepare import prepare_dataset
+from segbook.convert.prepare import PrepareOptions, prepare_dataset
 from segbook.core.errors import UsageProblem
 from tests.helpers.fakes import (
     autopet_tree,
@@ -37,7 +37,7 @@ def _read(path):
 
 
 def _prepare(manifest, raw, out, **kw):
-    return prepare_dataset(manifest, raw, out, lock=True, **kw)
+    return prepare_dataset(manifest, raw, out, PrepareOptions(lock=True, **kw))
 
 
 def _all_cases(result) -> list[str]:

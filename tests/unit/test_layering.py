@@ -10,7 +10,8 @@ LAYERS writes that order down, top to bottom, with the stage packages split wher
 another (the grid reads receipts through report; report re-checks through verify; verify
 re-derives through evaluate and nnunet). A module may import its own package and any package of
 a lower layer; never a higher layer, never another package of its own layer. A lazy import (inside
-a function) is a dependency too.
+a function) is a dependency too. And the CLI is a thin shell over the api: segbook/cli imports only
+cli, api, core and the catalog's vocabulary for option choices and help text (THIN_CLI_ALLOWED).
 """
 
 from __future__ import annotations
@@ -45,6 +46,17 @@ RANK = {package: rank for rank, (_, packages) in enumerate(LAYERS) for package i
 # (test_known_violations_are_still_there): delete the entry in the commit that fixes it.
 KNOWN_VIOLATIONS: set[tuple[str, str]] = set()  # none left; an entry here must name a real, current import
 
+# What segbook/cli may import from segbook, and why (`from segbook.api import grid` is segbook.api.grid):
+THIN_CLI_ALLOWED = (
+    "segbook.cli",  # its own options, error handling and commands
+    "segbook.api",  # the work: one function per command
+    "segbook.core",  # errors, settings, the protocol's vocabulary (seed, schedule, configurations), units
+    "segbook.catalog.schema",  # MODALITIES, TARGETS, ACCESS_KINDS: the choices of `datasets list|init`
+    "segbook.catalog.sizes",  # the size classes and their limits: `datasets list --size` choices and help
+    "segbook.__version__",  # `segbook --version` and the crash log's header
+)
+THIN_CLI_PENDING: set[str] = set()  # cli modules not yet thin (each must still import more); none left
+
 NNUNET_ONLY = ("nnunetv2", "batchgenerators", "batchgeneratorsv2")  # importable in segbook/nnunet only
 TORCH = ("torch", "torchvision")
 TORCH_AT_MODULE_LEVEL = frozenset({"models", "nnunet", "demo"})
@@ -75,8 +87,9 @@ def _is_type_checking(node: ast.If) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def imports(module: str, source: str, *, is_package: bool = False) -> list[tuple[str, int, bool]]:
-    """(imported module, line, at module level) for every import statement and import_module("...")."""
+def imports(module: str, source: str, *, is_package: bool = False, names: bool = False) -> list[tuple[str, int, bool]]:
+    """(imported module, line, at module level) for every import statement and import_module("...").
+    With `names`, a `from M import a, b` gives M.a and M.b instead of M."""
     found: list[tuple[str, int, bool]] = []
 
     def visit(node: ast.AST, top: bool) -> None:
@@ -91,7 +104,10 @@ def imports(module: str, source: str, *, is_package: bool = False) -> list[tuple
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            found.append((target, node.lineno, top))
+            if names:
+                found.extend((f"{target}.{alias.name}", node.lineno, top) for alias in node.names)
+            else:
+                found.append((target, node.lineno, top))
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name)
               and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module"
               and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
@@ -138,10 +154,17 @@ def torch_violations(module: str, source: str) -> list[tuple[str, str, int]]:
     return [(module, t, line) for t, line, top in imports(module, source) if top and _under(t, TORCH)]
 
 
+def thin_cli_violations(module: str, source: str, *, is_package: bool = False) -> list[tuple[str, str, int]]:
+    """(importer, imported, line) for each segbook name a CLI module imports outside THIN_CLI_ALLOWED."""
+    return [(module, t, line) for t, line, _ in imports(module, source, is_package=is_package, names=True)
+            if package_of(module) == "cli" and _under(t, ("segbook",)) and not _under(t, THIN_CLI_ALLOWED)]
+
+
 def every(check) -> list[tuple[str, str, int]]:
     found = []
     for module, source, path in sources():
-        kwargs = {"is_package": True} if check is layer_violations and path.name == "__init__.py" else {}
+        package = path.name == "__init__.py" and check in (layer_violations, thin_cli_violations)
+        kwargs = {"is_package": True} if package else {}
         found += check(module, source, **kwargs)
     return found
 
@@ -172,6 +195,16 @@ def test_known_violations_are_still_there():
     present = {(m, t) for m, t, _ in every(layer_violations)}
     fixed = KNOWN_VIOLATIONS - present
     assert not fixed, f"fixed, so delete from KNOWN_VIOLATIONS: {sorted(fixed)}"
+
+
+def test_cli_is_a_thin_shell_over_the_api():
+    found = [v for v in every(thin_cli_violations) if v[0] not in THIN_CLI_PENDING]
+    assert not found, "segbook/cli imports only cli, api, core and the catalog's vocabulary:\n" + where(found)
+
+
+def test_thin_cli_pending_is_still_pending():
+    done = THIN_CLI_PENDING - {m for m, _, _ in every(thin_cli_violations)}
+    assert not done, f"thin now, so delete from THIN_CLI_PENDING: {sorted(done)}"
 
 
 def test_nnunetv2_and_batchgenerators_only_in_segbook_nnunet():
@@ -208,6 +241,22 @@ def test_layer_checker_catches_an_upward_import(module, source):
 ])
 def test_layer_checker_accepts_downward_imports(module, source):
     assert layer_violations(module, source, is_package=module == "segbook.catalog") == []
+
+
+@pytest.mark.parametrize("module, source, bad", [
+    ("segbook.cli.datasets_cmd", "def f():\n    import segbook.convert.overlap", True),  # lazy: still a dependency
+    ("segbook.cli.grid_cmd", "from segbook.grid.status import grid_status", True),
+    ("segbook.cli.datasets_cmd", "from segbook.catalog import load_catalog", True),  # not the vocabulary
+    ("segbook.cli.main", "from segbook import grid", True),
+    ("segbook.cli.weights_cmd", "import importlib\nimportlib.import_module('segbook.weights.registry')", True),
+    ("segbook.cli.evaluate_cmd", "from ..evaluate import evaluate_folder", True),  # relative
+    ("segbook.cli.main", "from segbook import __version__\nfrom segbook.cli.errors import run_guarded", False),
+    ("segbook.cli.grid_cmd", "from segbook.api import grid\nfrom segbook.core.protocol import DEFAULT_SEED", False),
+    ("segbook.cli.datasets_cmd", "from segbook.catalog.schema import TARGETS\nfrom ..catalog import sizes", False),
+    ("segbook.api.grid", "from segbook.grid import launch", False),  # the rule is the CLI's alone
+])
+def test_thin_cli_checker_catches_an_import_past_the_api(module, source, bad):
+    assert bool(thin_cli_violations(module, source)) is bad
 
 
 def test_nnunet_checker_catches_nnunetv2_and_batchgenerators_elsewhere():

@@ -13,7 +13,7 @@ import SimpleITK as sitk
 
 from segbook.catalog.lock import LockMismatch, parse_lock, read_lock
 from segbook.convert.fingerprint import NEAR_DUPLICATE_THRESHOLD, image_fingerprint, similar_pairs
-from segbook.convert.prepare import prepare_dataset
+from segbook.convert.prepare import PrepareOptions, prepare_dataset
 from segbook.core.errors import InvalidInput
 from segbook.core.splits import _grouped_split, duplicates_block, make_split
 from tests.helpers.fakes import REPO, catalog_copy, load_copy, nnunet_tree, write
@@ -73,7 +73,7 @@ def test_identical_twins_stay_on_one_side_and_are_locked(tmp_path):
     for source, copy in (("case_001", "case_007"), ("case_002", "case_004"), ("case_002", "case_009")):
         _plant_twin(raw, source, copy)
     messages: list[str] = []
-    prepared = prepare_dataset(demo, raw, tmp_path / "out", lock=True, progress=messages.append)
+    prepared = prepare_dataset(demo, raw, tmp_path / "out", PrepareOptions(lock=True), progress=messages.append)
     groups = (("case_001", "case_007"), ("case_002", "case_004", "case_009"))
     assert prepared.duplicate_groups == groups
     split = prepared.split
@@ -95,7 +95,7 @@ def test_identical_twins_stay_on_one_side_and_are_locked(tmp_path):
 def test_a_download_whose_duplicates_differ_from_the_lock_is_a_difference(tmp_path):
     demo = load_copy(tmp_path, "Task999_SegBookDemo")
     raw = nnunet_tree(tmp_path / "raw", 12)
-    prepare_dataset(demo, raw, tmp_path / "out", lock=True)
+    prepare_dataset(demo, raw, tmp_path / "out", PrepareOptions(lock=True))
     _plant_twin(raw, "case_001", "case_007")
     with pytest.raises(LockMismatch) as caught:
         prepare_dataset(demo, raw, tmp_path / "out2")
@@ -104,7 +104,7 @@ def test_a_download_whose_duplicates_differ_from_the_lock_is_a_difference(tmp_pa
 
 def test_without_duplicates_the_lock_has_no_duplicates_line(tmp_path):
     demo = load_copy(tmp_path, "Task999_SegBookDemo")
-    prepared = prepare_dataset(demo, nnunet_tree(tmp_path / "raw", 11), tmp_path / "out", lock=True)
+    prepared = prepare_dataset(demo, nnunet_tree(tmp_path / "raw", 11), tmp_path / "out", PrepareOptions(lock=True))
     assert prepared.split == make_split([f"case_{i:03d}" for i in range(11)], 12345)
     assert "duplicates" not in prepared.lock_path.read_text() and prepared.duplicate_groups == ()
 
@@ -161,7 +161,7 @@ def test_prepare_warns_about_near_duplicate_pairs_without_blocking(tmp_path):
     rescaled = phantom(52, shape=(16, 40, 40)).astype(np.float32) * 0.25 + 7  # case_002 re-saved
     write(as_image(rescaled), raw / "imagesTr" / "case_008_0000.nii.gz")
     messages: list[str] = []
-    prepared = prepare_dataset(demo, raw, tmp_path / "out", lock=True, progress=messages.append)
+    prepared = prepare_dataset(demo, raw, tmp_path / "out", PrepareOptions(lock=True), progress=messages.append)
     assert [p[:2] for p in prepared.near_duplicates] == [("case_002", "case_008")]
     assert any("1 pair of near-duplicate cases" in m and "case_002 ~ case_008" in m for m in messages)
     assert prepared.duplicate_groups == ()  # near, not identical: the split is the ungrouped one
@@ -177,7 +177,7 @@ def two_prepared(tmp_path, monkeypatch):
     monkeypatch.setenv("SEGBOOK_OUT", str(tmp_path / "out"))
     demo = load_copy(tmp_path, "Task999_SegBookDemo")
     downstream = _smooth_tree(tmp_path / "down", 10)
-    prepared = prepare_dataset(demo, downstream, tmp_path / "out", lock=True)
+    prepared = prepare_dataset(demo, downstream, tmp_path / "out", PrepareOptions(lock=True))
     test_case = prepared.split.test[0]
     pre = tmp_path / "pretrain"
     (pre / "images").mkdir(parents=True)

@@ -10,7 +10,7 @@ import pytest
 
 from segbook.cli.errors import run_guarded
 from segbook.cli.main import cli
-from segbook.convert.prepare import PreparedDataset, nnunet_channel_name, prepare_dataset
+from segbook.convert.prepare import PreparedDataset, PrepareOptions, nnunet_channel_name, prepare_dataset
 from segbook.convert.user_manifest import manifest_for_folder
 from segbook.core.errors import OutputBlocked, UsageProblem
 from segbook.core.hashing import image_content_hash
@@ -23,7 +23,8 @@ pytestmark = pytest.mark.unit
 @pytest.fixture()
 def prepared(tmp_path) -> PreparedDataset:
     demo = load_copy(tmp_path, "Task999_SegBookDemo")
-    return prepare_dataset(demo, nnunet_tree(tmp_path / "raw", 11), tmp_path / "out", lock=True, seed=12345)
+    return prepare_dataset(demo, nnunet_tree(tmp_path / "raw", 11), tmp_path / "out",
+                           PrepareOptions(lock=True, seed=12345))
 
 
 def test_layout_and_training_cases_only_in_tr(prepared, tmp_path):
@@ -112,7 +113,7 @@ def test_a_folder_given_as_the_dataset_gets_an_in_memory_manifest(tmp_path):
     manifest = manifest_for_folder(raw)
     assert (manifest.task_id, manifest.kind, manifest.target) == ("Task777_My_Scans", "user", "unknown")
     assert not (raw / "segbook.yaml").exists()
-    result = prepare_dataset(manifest, raw, tmp_path / "out", lock=True)
+    result = prepare_dataset(manifest, raw, tmp_path / "out", PrepareOptions(lock=True))
     assert result.lock_path == raw / "segbook.lock" and result.dataset_name == "Dataset777_My_Scans"
     assert prepare_dataset(manifest_for_folder(raw), raw, tmp_path / "out").reused
 
@@ -134,6 +135,6 @@ def test_an_unwritable_lock_location_is_refused_before_converting(tmp_path):
     demo = load_copy(tmp_path, "Task999_SegBookDemo")
     (tmp_path / "a-file").write_text("not a folder")
     with pytest.raises(OutputBlocked, match="cannot write the lock") as info:
-        prepare_dataset(demo, nnunet_tree(tmp_path / "raw", 8), tmp_path / "out", lock=True,
-                        lock_path=tmp_path / "a-file" / "demo.lock")
+        prepare_dataset(demo, nnunet_tree(tmp_path / "raw", 8), tmp_path / "out",
+                        PrepareOptions(lock=True, lock_file=tmp_path / "a-file" / "demo.lock"))
     assert "--lock-file" in info.value.hint and not (tmp_path / "out").exists()

@@ -123,3 +123,31 @@ def test_a_command_reads_the_environment_once(cli_runner, monkeypatch, tmp_path)
     assert result.exit_code == 0, result.output
     assert f"planned under {tmp_path / 'from-env'}" in result.output
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("command", [
+    ["datasets", "list"],
+    ["datasets", "show", "Demo", "--out", "{tmp}/out"],
+    ["evaluate", "{tmp}/pred", "{tmp}/ref", "--dataset", "Demo"],  # the label set from the catalog
+    ["report", "--paper", "--out", "{tmp}/paper-report"],
+    ["grid", "plan", "--datasets", "Demo", "--configs", "nnunet", "--grid", "{tmp}/grid", "--out", "{tmp}/out"],
+    ["doctor", "--no-hash", "--json"],
+])
+def test_no_layer_reads_the_environment_again(cli_runner, monkeypatch, tmp_path, command):
+    """Counted where the environment is read (every load_settings() passes there), so a lower layer
+    calling load_settings() or load_catalog() without the settings' folder is caught too."""
+    from segbook.core import settings as settings_module  # noqa: PLC0415 - the module whose reader is counted
+
+    calls = []
+    real = settings_module._detect_runtime
+
+    def counting(env):
+        calls.append(1)
+        return real(env)
+
+    monkeypatch.setattr(settings_module, "_detect_runtime", counting)
+    for folder in ("pred", "ref"):
+        (tmp_path / folder).mkdir()
+    result = cli_runner(*[part.format(tmp=tmp_path) for part in command])
+    assert result.exit_code in (0, 1, 66, 78), result.output  # ran (66: no cases; 78: doctor's findings)
+    assert len(calls) == 1, f"the environment was read {len(calls)} times"

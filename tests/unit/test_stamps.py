@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from segbook.core.stamps import REDO, REFUSE, REUSE, decide, read_stamp, write_stamp
+from segbook.core.stamps import CHANGED, REDO, REFUSE, REUSE, decide, read_stamp, write_stamp
 
 WANTED = {"dataset_sha256": "abc", "nnunetv2": "2.8.1"}
 
@@ -30,3 +30,20 @@ def test_stamp_round_trip_and_damaged_stamps(tmp_path):
     path.write_text("[1, 2]")
     assert read_stamp(path) is None
     assert read_stamp(tmp_path / "absent.json") is None
+
+
+def test_the_content_check_is_asked_only_when_all_else_says_reuse():
+    asked = []
+
+    def intact(result):
+        return lambda: asked.append(result) or result
+
+    assert decide({"made_from": WANTED}, WANTED, output_present=True, may_replace=False,
+                  intact=intact(True)).action == REUSE
+    changed = decide({"made_from": WANTED}, WANTED, output_present=True, may_replace=False, intact=intact(False))
+    assert (changed.action, changed.reason) == (REFUSE, CHANGED)
+    assert decide({"made_from": WANTED}, WANTED, output_present=True, may_replace=True,
+                  intact=intact(False)).action == REDO
+    assert decide({"made_from": {}}, WANTED, output_present=True, may_replace=True,
+                  intact=intact(True)).action == REDO
+    assert asked == [True, False, False]  # not for the stamp made from other inputs

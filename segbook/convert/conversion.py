@@ -1,0 +1,117 @@
+"""Prepare's doing: convert every case into a staging folder, hash it, split it, lay it out.
+
+Nothing here decides whether to convert or whether the result replaces what is there
+(segbook.convert.prepare_decisions does); nothing here writes outside the staging folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from segbook import __version__
+from segbook.catalog.content import ImageHashes, file_hashes, image_hashes
+from segbook.catalog.lock import LockData, lock_from_conversion, lock_sha256
+from segbook.convert import fingerprint as fp
+from segbook.convert.dataset_files import prepared_metadata
+from segbook.convert.duplicates import groups_message, identical_groups, near_duplicates, near_message
+from segbook.convert.images import convert_case
+from segbook.convert.layouts import Discovery
+from segbook.core.fsio import atomic_write_json
+from segbook.core.hashing import sha256_json
+from segbook.core.progress import CountProgress
+from segbook.core.splits import Split, make_split
+from segbook.core.volumes import read_volume
+
+CONVERTER_VERSION = 1  # bump when conversion output changes for the same input
+
+
+@dataclass
+class Converted:
+    """One conversion, complete in its staging folder."""
+
+    hashes: dict[str, dict[str, ImageHashes]]  # case -> channel key -> hashes of the written file
+    fingerprints: dict[str, object]  # case -> near-duplicate fingerprint of its first image channel
+    split: Split  # made from the content: identical cases stay together
+    near: list[tuple[str, str, float]]  # near-duplicate warnings
+    actual: LockData  # what a lock of this content says
+
+    @property
+    def case_hashes(self) -> dict[str, dict[str, str]]:
+        return {case: {ch: h.content for ch, h in chans.items()} for case, chans in self.hashes.items()}
+
+
+def recipe(manifest, discovery: Discovery, seed: int) -> str:
+    """Hash of everything besides the raw files that decides the output."""
+    return sha256_json({"converter": CONVERTER_VERSION, "channels": list(manifest.channels),
+                        "labels": {str(k): v for k, v in manifest.labels.items()},
+                        "spec": {str(k): v for k, v in discovery.spec.items() if k != "label_map"},
+                        "label_map": {str(k): v for k, v in (discovery.spec.get("label_map") or {}).items()},
+                        "orientation": manifest.prepare.get("orientation"),
+                        "image_dtype": manifest.prepare.get("image_dtype"), "seed": seed})
+
+
+def announce(groups, near, progress) -> None:
+    """Say how many identical-case groups and near-duplicate pairs the dataset has (if any)."""
+    for message in (groups_message(groups), near_message(near)):
+        if message and progress:
+            progress(message)
+
+
+def convert_into(staging: Path, discovery: Discovery, manifest, seed: int, progress) -> Converted:
+    """Convert, hash and split every case into `staging` (nnU-Net raw layout with dataset.json,
+    splits and split.json), each written file hashed once."""
+    hashes, fingerprints, written = _convert_cases(staging, discovery, manifest, progress)
+    content = {case: {ch: h.content for ch, h in chans.items()} for case, chans in hashes.items()}
+    split = make_split([c.case_id for c in discovery.cases], seed, groups=identical_groups(content))
+    near = near_duplicates(fingerprints, split.groups)
+    announce(split.groups, near, progress)
+    for case in split.test:  # converted as training cases, the held-out ones move over
+        for path in written[case].values():
+            path.rename(staging / path.parent.name.replace("Tr", "Ts") / path.name)
+    for file_name, body in prepared_metadata(manifest, split).items():
+        atomic_write_json(staging / file_name, body)
+    return Converted(hashes, fingerprints, split, near, lock_from_conversion(manifest.task_id, split, hashes))
+
+
+def _convert_cases(staging: Path, discovery: Discovery, manifest, progress):
+    """Every case into imagesTr/labelsTr; the first image channel is decoded once, for both its
+    hash and its fingerprint."""
+    hashes: dict[str, dict[str, ImageHashes]] = {}
+    fingerprints, written_all = {}, {}
+    for side in ("Tr", "Ts"):
+        (staging / f"images{side}").mkdir()
+        (staging / f"labels{side}").mkdir()
+    counter = CountProgress(f"prepare {manifest.task_id}: cases converted", len(discovery.cases), progress)
+    for case in discovery.cases:
+        written = convert_case(case, manifest, discovery.spec, staging / "imagesTr", staging / "labelsTr")
+        hashes[case.case_id] = {}
+        for key, path in written.items():
+            if key == "0000":
+                image = read_volume(path)
+                hashes[case.case_id][key] = image_hashes(image)
+                fingerprints[case.case_id] = fp.image_fingerprint(image)
+            else:
+                hashes[case.case_id][key] = file_hashes(path)
+        written_all[case.case_id] = written
+        counter.step()
+    return hashes, fingerprints, written_all
+
+
+def leakage_fields(converted: Converted) -> dict:
+    """Stamp fields for `segbook datasets overlap`: fingerprints and the near-duplicate warnings."""
+    return {"fingerprint_version": fp.FINGERPRINT_VERSION,
+            "fingerprints": {case: fp.encode(f) for case, f in sorted(converted.fingerprints.items())},
+            "near_duplicates": [list(p) for p in converted.near]}
+
+
+def stamp_body(manifest, discovery: Discovery, converted: Converted, raw_print: str, recipe_sha: str) -> dict:
+    """What the prepared stamp records: what it was made from, and every case's content hash."""
+    actual = converted.actual
+    hashes: dict[str, dict[str, str]] = {}
+    for (case, ch), h in actual.images.items():
+        hashes.setdefault(case, {})[ch] = h.content
+    return {"task_id": manifest.task_id, "dataset_name": manifest.dataset_name, "layout": discovery.layout,
+            "raw": raw_print, "recipe": recipe_sha, "dataset_sha256": actual.dataset_sha256,
+            "lock_sha256": lock_sha256(actual), "split_sha256": actual.split_sha256, "case_hashes": hashes,
+            "segbook": __version__, **leakage_fields(converted)}
