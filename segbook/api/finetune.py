@@ -19,7 +19,7 @@ from segbook.core.fsio import ensure_writable_dir
 from segbook.core.layout import RunLayout
 from segbook.core.locks import describe_holder, exclusive, lock_path
 from segbook.core.progress import Progress
-from segbook.core.protocol import DEFAULT_SEED, PROTOCOL_EPOCHS, PROTOCOL_ITERATIONS
+from segbook.core.protocol import TrainingOptions
 from segbook.core.receipt import is_complete, load_receipt
 from segbook.core.run_state import RunJournal
 from segbook.core.settings import Settings
@@ -29,8 +29,8 @@ DETERMINISTIC_THREADS = 2  # fixed so CPU reductions give the same bits on every
 DETERMINISTIC_DATA_WORKERS = 2  # the batch sequence depends on the number of workers
 
 
-@dataclass
-class FinetuneRequest:
+@dataclass(frozen=True)
+class FinetuneRequest(TrainingOptions):
     dataset: str
     configuration: Configuration
     out_root: Path = Path("segbook-out")
@@ -38,13 +38,6 @@ class FinetuneRequest:
     weights: Path | None = None
     trust_unpinned: bool = False
     fold: str = "all"
-    epochs: int = PROTOCOL_EPOCHS
-    iterations_per_epoch: int = PROTOCOL_ITERATIONS
-    seed: int = DEFAULT_SEED
-    deterministic: bool = True
-    threads: int | None = None
-    data_workers: int | None = None
-    device: str = "auto"
     force: bool = False
     lock: bool = False
     verbose: bool = False

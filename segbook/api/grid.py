@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from segbook.core.progress import Progress, no_progress
-from segbook.core.protocol import DEFAULT_SEED, PROTOCOL_EPOCHS, PROTOCOL_ITERATIONS
+from segbook.core.protocol import TrainingOptions
 from segbook.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class PlanRequest:
+class PlanRequest(TrainingOptions):
     grid_dir: Path  # the grid folder to write
     out_root: Path | None = None  # every cell's output root (default: the settings')
     datasets: tuple[str, ...] = ("all",)  # terms as given: names, `all`, filters; each may be a comma list
@@ -31,13 +31,6 @@ class PlanRequest:
     weights: tuple[tuple[str, Path], ...] = ()  # (scale, checkpoint) for the fine-tuned cells
     weights_dir: Path | None = None  # the registry's checkpoint files (default: the settings')
     trust_unpinned: bool = False
-    epochs: int = PROTOCOL_EPOCHS
-    iterations_per_epoch: int = PROTOCOL_ITERATIONS
-    seed: int = DEFAULT_SEED
-    deterministic: bool = True
-    threads: int | None = None
-    data_workers: int | None = None
-    device: str = "auto"
     checkpoint_minutes: float | None = None  # None: segbook finetune's own
     force: bool = False  # replace an existing grid file (runs and submissions are kept)
 
@@ -64,10 +57,8 @@ def plan(request: PlanRequest, settings: Settings) -> PlanOutcome:
         datasets=selection.split_terms(request.datasets), configs=selection.split_terms(request.configs),
         folds=selection.split_terms(request.folds), data_file=request.data_file, weights=weights,
         weights_dir=request.weights_dir or settings.weights_dir, trust_unpinned=request.trust_unpinned,
-        epochs=request.epochs, iterations_per_epoch=request.iterations_per_epoch, seed=request.seed,
-        deterministic=request.deterministic, threads=request.threads, data_workers=request.data_workers,
-        device=request.device, checkpoint_minutes=request.checkpoint_minutes, force=request.force,
-        manifests_dir=settings.manifests_dir),
+        checkpoint_minutes=request.checkpoint_minutes, force=request.force, manifests_dir=settings.manifests_dir,
+        **request.training_options()),
         catalog=load_catalog(settings.manifests_dir))
     return PlanOutcome(outcome.grid, outcome.n_datasets, outcome.n_configs, outcome.n_folds,
                        cost.render(outcome.cost))

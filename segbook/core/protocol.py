@@ -5,7 +5,29 @@ One seed, 12345, pins everything the kit draws: the held-out split of every lock
 training RNGs in deterministic mode (nnU-Net's own cross-validation split uses the same number).
 """
 
+from dataclasses import dataclass, fields
+
 DEFAULT_SEED = 12345
 PROTOCOL_EPOCHS = 1000
 PROTOCOL_ITERATIONS = 250
 PLAN_CHOICES = ("auto", "paper", "nnunet")  # --plan: auto = the paper's where the catalog has one (docs/plans.md)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingOptions:
+    """How a cell trains: the flags `finetune` and `grid plan` share, their defaults defined here once.
+
+    Keyword-only, so that a request can inherit it and keep its own required fields first.
+    """
+
+    epochs: int = PROTOCOL_EPOCHS
+    iterations_per_epoch: int = PROTOCOL_ITERATIONS
+    seed: int = DEFAULT_SEED
+    deterministic: bool = True
+    threads: int | None = None  # None: a fixed count when deterministic, else torch's own
+    data_workers: int | None = None  # None: a fixed count when deterministic, else one per spare core
+    device: str = "auto"
+
+    def training_options(self) -> dict:
+        """These fields alone, to pass on to another request that inherits them."""
+        return {f.name: getattr(self, f.name) for f in fields(TrainingOptions)}

@@ -11,7 +11,7 @@ from pathlib import Path
 from segbook.catalog.loader import FROM_ENVIRONMENT, ManifestsDir
 from segbook.core.errors import ExitCode, OutputBlocked
 from segbook.core.fsio import atomic_write_text
-from segbook.core.protocol import DEFAULT_SEED
+from segbook.core.protocol import TrainingOptions
 from segbook.grid import cost as grid_cost
 from segbook.grid.datamap import load_data_map
 from segbook.grid.gridfile import Grid, GridEntry, GridSettings, grid_file, write_grid
@@ -28,8 +28,8 @@ from segbook.grid.selection import make_cells, select_configs, select_datasets, 
 ESTIMATE_FILE = "estimate.txt"
 
 
-@dataclass
-class PlanRequest:
+@dataclass(frozen=True)
+class PlanRequest(TrainingOptions):
     grid_dir: Path
     out_root: Path
     datasets: list[str] = field(default_factory=lambda: ["all"])
@@ -39,13 +39,6 @@ class PlanRequest:
     weights: dict[str, Path] = field(default_factory=dict)  # scale -> checkpoint
     weights_dir: Path | None = None
     trust_unpinned: bool = False
-    epochs: int = 1000
-    iterations_per_epoch: int = 250
-    seed: int = DEFAULT_SEED
-    deterministic: bool = True
-    threads: int | None = None
-    data_workers: int | None = None
-    device: str = "auto"
     checkpoint_minutes: float | None = None
     force: bool = False
     manifests_dir: ManifestsDir = FROM_ENVIRONMENT  # the settings' (for the weights registry)
@@ -94,11 +87,8 @@ def plan_grid(request: PlanRequest, catalog=None, registry=None) -> PlanOutcome:
         raise OutputBlocked(f"{grid_file(request.grid_dir)} already exists",
                             hint="pass --force to plan it again (its submissions and the runs are kept), or "
                                  "choose another --grid folder")
-    settings = GridSettings(
-        out_root=str(out_root), epochs=request.epochs, iterations_per_epoch=request.iterations_per_epoch,
-        seed=request.seed, deterministic=request.deterministic, threads=request.threads,
-        data_workers=request.data_workers, device=request.device, checkpoint_minutes=request.checkpoint_minutes,
-        trust_unpinned=request.trust_unpinned)
+    settings = GridSettings(out_root=str(out_root), checkpoint_minutes=request.checkpoint_minutes,
+                            trust_unpinned=request.trust_unpinned, **request.training_options())
     entries = [GridEntry(c, str(data_map[c.task_id]) if c.task_id in data_map else None,
                          str(weights[c.config.scale]) if c.config.needs_weights else None) for c in cells]
     estimate = grid_cost.estimate(entries, request.epochs, request.iterations_per_epoch)
