@@ -20,13 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import in_ci
+
 DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "sinfo", "scontrol", "scancel")
 START_TIMEOUT_S = 90
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def _find(name: str) -> str | None:
@@ -157,7 +155,7 @@ def slurm_cluster():
     missing = [n for n in DAEMONS + CLIENTS if not _find(n)]
     if missing:
         message = f"Slurm/munge not installed ({', '.join(missing)} missing; Debian: slurm-wlm munge)"
-        if _in_ci():
+        if in_ci():
             pytest.fail(message + ": CI must run these tests (make test-deps installs them)")
         pytest.skip(message)
     # not pytest's tmp_path: munged wants every folder above its socket searchable by everyone

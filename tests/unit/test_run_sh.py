@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import require_tool
+
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,10 +119,7 @@ def test_gpu_asked_but_absent_exits_78(tmp_path):
 
 
 def test_missing_image_exits_78(tmp_path):
-    if not shutil.which("podman"):
-        if os.environ.get("CI"):
-            pytest.fail("podman is required in CI (Debian packages podman, runc)")
-        pytest.skip("podman not installed")
+    require_tool("podman", "Debian packages podman, runc")  # fails in CI, skips elsewhere
     proc = run(["--runtime", "podman", "--image", "localhost/segbook-does-not-exist:0", "--", "doctor"],
                tmp_path)
     assert_error(proc, 78, "image 'localhost/segbook-does-not-exist:0' not found by podman")
