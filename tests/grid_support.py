@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from segbook.core.receipt import SCHEMA
+from segbook.core.splits import Split
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,14 +25,31 @@ def run_dir(out: Path, cell_id: str) -> Path:
     return out / "runs" / task_id / (config if fold == "all" else f"{config}_fold{fold}")
 
 
+TEST_CASES = ("case_000", "case_001")
+
+
 def write_receipt(out: Path, cell_id: str, mean_dice: float, created: str = "2026-11-28T00:00:00+00:00") -> Path:
+    """A receipt that is complete and consistent (segbook.verify.done): the files it names exist and
+    its split hashes to what it records; the weights and predictions are stand-ins, not re-derivable."""
     task_id, config, fold = cell_id.split("/")
     folder = run_dir(out, cell_id)
-    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "predictions").mkdir(parents=True, exist_ok=True)
+    split = Split(seed=0, test=TEST_CASES, train=tuple(f"case_{i:03d}" for i in range(2, 7)),
+                  folds=tuple((f"case_{i:03d}",) for i in range(2, 7)))
+    (folder / "split.json").write_text(json.dumps({**split.as_dict(), "sha256": split.sha256}))
+    (folder / "plans.json").write_text("{}")
+    (folder / "checkpoint_final.pth").write_bytes(b"stand-in weights")
+    for case in TEST_CASES:
+        (folder / "predictions" / f"{case}.nii.gz").write_bytes(b"stand-in prediction")
     receipt = {"schema": SCHEMA, "created": created, "kit": {"version": "0.1.0", "revision": None},
-               "dataset": {"task_id": task_id, "lock_sha256": "0" * 64, "dataset_sha256": "1" * 64},
+               "dataset": {"task_id": task_id, "lock_sha256": "0" * 64, "dataset_sha256": "1" * 64,
+                           "nnunet_dataset": "Dataset009_Spleen", "labels": {"1": "spleen"}},
                "configuration": {"name": config, "fold": fold, "epochs": 1000},
-               "hashes": {}, "files": {},
+               "hashes": {"split": split.sha256, "plans": "2" * 64, "final_weights": "3" * 64,
+                          "predictions": {case: "4" * 64 for case in TEST_CASES},
+                          "test_labels": {case: "5" * 64 for case in TEST_CASES}},
+               "files": {"split": "split.json", "plans": "plans.json", "final_weights": "checkpoint_final.pth",
+                         "predictions": "predictions/"},
                "metrics": {"summary": {"mean_dice": mean_dice, "n_cases": 5}, "per_case": {}},
                "runtime": {"kind": "native"}, "device": {"type": "cuda", "name": "test"}}
     path = folder / "receipt.json"

@@ -14,16 +14,16 @@ from pathlib import Path
 
 from segbook.core import crashlog
 from segbook.core.configurations import Configuration
-from segbook.core.errors import EnvironmentProblem, Interrupted, OutputBlocked, SegbookError
+from segbook.core.errors import EnvironmentProblem, Interrupted, InvalidInput, OutputBlocked, SegbookError
 from segbook.core.fsio import ensure_writable_dir
 from segbook.core.layout import RunLayout
 from segbook.core.locks import describe_holder, exclusive, lock_path
 from segbook.core.progress import Progress
 from segbook.core.protocol import TrainingOptions
-from segbook.core.receipt import is_complete, load_receipt
 from segbook.core.run_state import RunJournal
 from segbook.core.settings import Settings
 from segbook.nnunet.train_config import DEFAULT_CHECKPOINT_MINUTES
+from segbook.verify.done import BROKEN, BROKEN_HINT, check_cell
 
 DETERMINISTIC_THREADS = 2  # fixed so CPU reductions give the same bits on every machine
 DETERMINISTIC_DATA_WORKERS = 2  # the batch sequence depends on the number of workers
@@ -113,8 +113,11 @@ def finetune(request: FinetuneRequest, progress: Progress) -> RunResult:
                    on_wait=lambda holder: progress(
                        f"another run of {layout.run_dir} is in progress "
                        f"({describe_holder(holder)}): waiting for it")):
-        if is_complete(layout.run_dir) and not request.force:
-            receipt = load_receipt(layout.receipt)
+        cell = check_cell(layout.run_dir)
+        if cell.state == BROKEN and not request.force:
+            raise InvalidInput(f"{layout.run_dir} has a damaged receipt: {cell.reason}", hint=BROKEN_HINT)
+        if cell.done and not request.force:
+            receipt = cell.receipt
             refuse_other_plan(receipt, plan.plans_name, layout)
             progress(f"{layout.run_dir} is already complete: nothing to do (pass --force to run it again)")
             return RunResult(layout.receipt, receipt, skipped=True)

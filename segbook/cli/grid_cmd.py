@@ -208,6 +208,8 @@ def status(grid_dir, fmt):
             what = f"mean Dice {s.mean_dice:.4f}" if s.mean_dice is not None else "done"
         elif s.state == "failed":
             what = f"{s.error} (log: {s.log})"
+        elif s.state == "broken":
+            what = f"{s.error} (`segbook finetune … --force` runs it again)"
         else:
             what = s.detail
         requeued = f" (requeued {s.restarts}x)" if s.restarts else ""

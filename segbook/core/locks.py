@@ -26,6 +26,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +43,7 @@ MODES = ("flock", "file")
 HEARTBEAT_S = 30.0
 DEFAULT_STALE_AFTER_S = 600.0
 _POLL_S = 0.5
+_MAX_HOLDER_BYTES = 4096  # a holder is one short JSON line; never read more of a planted file
 _FLOCK_UNSUPPORTED = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 
 
@@ -62,7 +64,9 @@ class Holder:
     @classmethod
     def read(cls, path: Path) -> Holder | None:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(fd, encoding="utf-8") as handle:
+                data = json.loads(handle.read(_MAX_HOLDER_BYTES))
             return cls(str(data["host"]), int(data["pid"]), str(data["started"]), str(data.get("what", "")))
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -101,6 +105,8 @@ def exclusive(path: Path, *, what: str, wait: bool = True, mode: str = "flock",
     if mode not in MODES:
         raise ValueError(f"lock mode {mode!r} is not one of {MODES}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.parent.is_symlink():
+        raise _not_a_lock(path.parent, "is a symbolic link")
     me = Holder.me(what)
     if mode == "flock":
         handle = _open_flock(path)
@@ -117,8 +123,29 @@ def exclusive(path: Path, *, what: str, wait: bool = True, mode: str = "flock",
         yield me
 
 
+def _open_lock_file(path: Path):
+    """The lock file opened read-write without following a symlink at its name, and only if it is
+    a regular file: a link planted in a shared output root must never make the kit write its holder
+    JSON into (or create) someone else's file."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _not_a_lock(path, "is a symbolic link") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _not_a_lock(path, "is not a regular file")
+    return os.fdopen(fd, "r+", encoding="utf-8")
+
+
+def _not_a_lock(path: Path, why: str) -> OutputBlocked:
+    return OutputBlocked(f"refusing to use lock path {path}: it {why}",
+                         hint="remove it (the kit creates its own lock files) and check who planted it")
+
+
 def _open_flock(path: Path):
-    handle = open(path, "a+", encoding="utf-8")  # kept open for the lock's lifetime
+    handle = _open_lock_file(path)  # kept open for the lock's lifetime
     try:
         fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
         fcntl.flock(handle, fcntl.LOCK_UN)
@@ -163,6 +190,8 @@ def _file_lock(path: Path, me: Holder, *, what: str, wait: bool, stale_after_s: 
                on_wait) -> Iterator[None]:
     announced = False
     while not _try_create(path, me):
+        if path.is_symlink():  # never ours (we create with O_EXCL|O_NOFOLLOW): planted
+            raise _not_a_lock(path, "is a symbolic link")
         holder = Holder.read(path)
         if _is_stale(path, holder, stale_after_s):
             _break_stale(path, holder)
@@ -235,8 +264,8 @@ def held_by(path: Path, *, mode: str = "flock", stale_after_s: float = DEFAULT_S
         return None
     if mode == "flock":
         try:
-            handle = open(path, "a+", encoding="utf-8")
-        except OSError:
+            handle = _open_lock_file(path)
+        except (OSError, OutputBlocked):
             return None
         with handle:
             try:

@@ -49,11 +49,3 @@ def load_receipt(path: Path) -> dict:
         raise InvalidInput(f"{path} is not a complete {SCHEMA} receipt: missing {', '.join(missing)}")
     return receipt
 
-
-def is_complete(run_dir: Path) -> bool:
-    """A run is finished when its receipt exists and parses (written last, atomically)."""
-    try:
-        load_receipt(run_dir / RECEIPT_NAME)
-    except (InputMissing, InvalidInput):
-        return False
-    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 CLIP_POINTS = 10.0  # colours saturate at ±10 DSC points
-STATE_MARK = {"running": "r", "queued": "q", "preempted": "p", "failed": "F", "pending": "·"}
+STATE_MARK = {"broken": "B", "running": "r", "queued": "q", "preempted": "p", "failed": "F", "pending": "·"}
 
 
 def heatmap(diff, states, path: Path, tolerance: float) -> Path:

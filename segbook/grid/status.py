@@ -1,6 +1,8 @@
 """Where every cell of a grid stands, from its run folder and, when Slurm answers, the queue.
 
-    done       the receipt is complete (mean Dice)
+    done       the receipt is complete and consistent (segbook.verify.done; mean Dice)
+    broken     a receipt is there but damaged or inconsistent: never counted, never submitted;
+               `segbook finetune … --force` on that cell runs it again
     running    Slurm runs its task, or a process holds the run's lock (a native run, too)
     queued     submitted, waiting in the queue
     preempted  interrupted (exit 75) k times and waiting to continue; "not queued" when nothing
@@ -18,15 +20,14 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from segbook.core.errors import InputMissing, InvalidInput
 from segbook.core.locks import held_by
-from segbook.core.receipt import load_receipt
 from segbook.core.run_state import read_run_state, read_train_state
 from segbook.grid import slurm_cli
 from segbook.grid.gridfile import Grid
 from segbook.grid.submit import load_submissions, log_dir
+from segbook.verify.done import BROKEN, MISSING, check_cell
 
-STATES = ("done", "running", "queued", "preempted", "failed", "pending")
+STATES = ("done", "broken", "running", "queued", "preempted", "failed", "pending")
 
 
 @dataclass
@@ -89,12 +90,12 @@ def cell_status(grid: Grid, entry, view: SlurmView, lock_mode: str) -> CellStatu
     cell = entry.cell
     run_dir = cell.run_dir(grid.out_root)
     status = CellStatus(cell.id, cell.task_id, cell.configuration, cell.fold, "pending")
-    try:
-        receipt = load_receipt(run_dir / "receipt.json")
-        status.state, status.receipt = "done", str(run_dir / "receipt.json")
-        status.mean_dice = receipt["metrics"]["summary"].get("mean_dice")
-    except (InputMissing, InvalidInput, KeyError, TypeError, AttributeError):
-        receipt = None
+    checked = check_cell(run_dir)
+    if checked.state != MISSING:
+        status.state, status.receipt = checked.state, str(checked.path)
+        status.mean_dice = checked.mean_dice
+        if checked.state == BROKEN:
+            status.error = f"damaged receipt: {checked.reason}"
     history = read_run_state(run_dir)
     status.restarts = history.interruptions
     job, queued, accounted = view.task(cell.id)
@@ -102,7 +103,7 @@ def cell_status(grid: Grid, entry, view: SlurmView, lock_mode: str) -> CellStatu
     if job:
         status.job = f"{job[0]}_{job[1]}"
         status.log = str(log_dir(grid) / f"{job[2]}-{job[0]}_{job[1]}.out")
-    if receipt is not None:
+    if checked.state != MISSING:
         return status
     last = history.last
     lock_held = last is not None and last.outcome == "running" and held_by(cell.run_lock(grid.out_root),
