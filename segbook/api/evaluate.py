@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from segbook.catalog.loader import FROM_ENVIRONMENT, ManifestsDir
+from segbook.catalog.loader import ManifestsDir
 from segbook.core.errors import OutputBlocked, UsageProblem
 from segbook.core.fsio import atomic_write_json
 from segbook.core.layout import CASE_FILE_ENDING
@@ -47,7 +47,7 @@ def _find_dataset_json(ref_dir: Path) -> Path | None:
 
 
 def resolve_labels(labels_json: Path | None, dataset: str | None, ref_dir: Path,
-                   manifests_dir: ManifestsDir = FROM_ENVIRONMENT) -> tuple[dict[int, str], str]:
+                   manifests_dir: ManifestsDir) -> tuple[dict[int, str], str]:
     """The label set and where it came from: --labels, --dataset, or the dataset.json beside REF_DIR."""
     from segbook.evaluate.labels import labels_from_catalog, labels_from_dataset_json  # noqa: PLC0415 - numpy on use
 

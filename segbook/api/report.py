@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from segbook.catalog import load_catalog
 from segbook.core.errors import UsageProblem
 from segbook.core.progress import Progress, no_progress
 from segbook.core.settings import Settings
@@ -53,5 +52,5 @@ def report(request: ReportRequest, settings: Settings, progress: Progress = no_p
     outcome = build_report(target, receipts=request.receipts, out_root=None if request.paper else root,
                            paper=request.paper, tolerance=request.tolerance, size_cuts=request.size_cuts,
                            force=request.force, rule=request.rule, verify=request.verify and not request.paper,
-                           catalog=load_catalog(settings.manifests_dir), progress=progress)
+                           manifests_dir=settings.manifests_dir, progress=progress)
     return ReportResult(target, outcome)

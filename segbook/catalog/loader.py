@@ -1,7 +1,8 @@
 """The catalog: every manifest in one manifests folder, looked up by any of its names.
 
 Which folder (first that exists wins; documented in docs/catalog.md):
-1. the `manifests_dir` argument, else settings.manifests_dir (env SEGBOOK_MANIFESTS);
+1. the `manifests_dir` argument (a command passes its settings', SEGBOOK_MANIFESTS; the catalog
+   never reads the environment itself, see segbook.core.settings);
 2. `manifests/` in the source checkout the package was imported from (repo / editable install);
 3. `segbook/data/manifests/` shipped inside the package (a wheel built with the manifests);
 4. `<sys.prefix>/share/segbook/manifests/` (a data-files install).
@@ -14,12 +15,10 @@ import difflib
 import re
 import sys
 from collections.abc import Iterator
-from enum import Enum
 from pathlib import Path
 
 from segbook.catalog.manifest import DatasetManifest
 from segbook.core.errors import EnvironmentProblem, InvalidInput, UsageProblem
-from segbook.core.settings import load_settings
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # .../segbook
 
@@ -33,20 +32,13 @@ def candidate_dirs() -> list[Path]:
     ]
 
 
-class _Unread(Enum):
-    FROM_ENVIRONMENT = "read SEGBOOK_MANIFESTS now"
+# A manifests folder as the settings give it: None is "not configured", the kit's own manifests.
+# Only segbook.core.settings reads SEGBOOK_MANIFESTS; a library caller passes
+# `load_settings().manifests_dir` like the commands do.
+ManifestsDir = Path | None
 
 
-# The default of every `manifests_dir` parameter: a library caller without settings gets
-# SEGBOOK_MANIFESTS read for it. A command passes its settings' value instead (None: not
-# configured, the kit's own manifests), so the environment is never read a second time.
-FROM_ENVIRONMENT = _Unread.FROM_ENVIRONMENT
-ManifestsDir = Path | None | _Unread
-
-
-def find_manifests_dir(manifests_dir: ManifestsDir = FROM_ENVIRONMENT) -> Path:
-    if manifests_dir is FROM_ENVIRONMENT:
-        manifests_dir = load_settings().manifests_dir
+def find_manifests_dir(manifests_dir: ManifestsDir = None) -> Path:
     if manifests_dir is not None:
         manifests_dir = Path(manifests_dir)
         if not (manifests_dir / "datasets").is_dir():
@@ -145,7 +137,7 @@ class Catalog:
         return f"; did you mean {shown}?" if picked else ""
 
 
-def load_catalog(manifests_dir: ManifestsDir = FROM_ENVIRONMENT) -> Catalog:
+def load_catalog(manifests_dir: ManifestsDir = None) -> Catalog:
     """Load every manifest in `<manifests folder>/datasets/*.yaml` (validated, no torch)."""
     root = find_manifests_dir(manifests_dir)
     files = sorted((root / "datasets").glob("*.yaml"))

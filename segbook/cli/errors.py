@@ -1,8 +1,9 @@
 """Turn exceptions into the documented exit codes and the two-line `error:`/`hint:` message.
 
 An OSError from a full, read-only or over-quota disk is 73 wherever it comes from; permission
-denied is 73 on the output root the command declared (segbook.core.crashlog) and 66 elsewhere
-(an input the kit may not read). Anything else is a bug: exit 70, traceback to a crash log.
+denied is 73 on the output root the command declared (segbook.core.crashlog), 73 for a refused
+write anywhere else, and 66 for an input the kit may not read. Anything else is a bug: exit 70,
+traceback to a crash log (an InternalFailure, 70 on purpose, leaves one too).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import stat
 import sys
 import traceback
 from pathlib import Path
@@ -18,7 +20,7 @@ import click
 
 from segbook import __version__
 from segbook.core import crashlog
-from segbook.core.errors import ExitCode, InputMissing, Interrupted, OutputBlocked, SegbookError
+from segbook.core.errors import ExitCode, InputMissing, InternalFailure, Interrupted, OutputBlocked, SegbookError
 
 DISK_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
                errno.EFBIG: "file too large for the file system or the process's limit",
@@ -36,8 +38,33 @@ def os_error_as_segbook_error(exc: OSError) -> SegbookError | None:
         if exc.filename is None or crashlog.is_output_path(exc.filename):
             return OutputBlocked(f"permission denied{where}",
                                  hint="fix the folder's permissions, or choose another --out")
+        if _refused_write(exc):
+            return OutputBlocked(f"permission denied: writing {exc.filename} was refused",
+                                 hint="fix the permissions of its folder, or write somewhere this user may")
         return InputMissing(f"permission denied reading {exc.filename}", hint="check the file's permissions")
     return None
+
+
+def _refused_write(exc: OSError) -> bool:
+    """Was the denied operation a write? An OSError does not say, so look at the path: one that
+    can be opened for reading was not denied a read, and a missing one in a folder that exists
+    was being created (reading a missing file is ENOENT, not EACCES)."""
+    if exc.filename2 is not None:  # rename, replace, link: two names, a change to a folder
+        return True
+    path = os.path.abspath(os.fsdecode(exc.filename))
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return os.path.isdir(os.path.dirname(path))
+    except OSError:
+        return False  # a folder above it is closed to us: not even a look, so a read
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        return False  # never open a FIFO or a device to find out
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+    except OSError:
+        return False
+    return True
 
 
 def _log_traceback() -> Path | None:
@@ -76,10 +103,8 @@ def run_guarded(group: click.Group, argv: list[str]) -> int:
         mapped = os_error_as_segbook_error(exc) if isinstance(exc, OSError) else None
         if mapped is not None:
             return _report(mapped)
-        log = _log_traceback()
-        where = f"the traceback is in {log}" if log else "the traceback could not be saved (no writable log folder)"
         click.echo(f"error: internal error: {type(exc).__name__}: {_single_line(exc)[:300]}", err=True)
-        click.echo(f"hint: this is a bug in segbook; {where}", err=True)
+        click.echo(f"hint: this is a bug in segbook; {_where_logged(_log_traceback())}", err=True)
         return ExitCode.INTERNAL
 
 
@@ -88,9 +113,16 @@ def _single_line(text) -> str:
     return " ".join(str(text).split())
 
 
+def _where_logged(log: Path | None) -> str:
+    return f"the traceback is in {log}" if log else "the traceback could not be saved (no writable log folder)"
+
+
 def _report(exc: SegbookError) -> int:
+    hint = exc.hint
+    if isinstance(exc, InternalFailure):  # 70 on purpose is still a 70: it leaves a crash log
+        hint = f"{hint}; {_where_logged(_log_traceback())}"
     click.echo(f"error: {_single_line(exc.message)}", err=True)
-    click.echo(f"hint: {_single_line(exc.hint)}", err=True)
+    click.echo(f"hint: {_single_line(hint)}", err=True)
     return int(exc.exit_code)
 
 

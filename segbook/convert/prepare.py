@@ -35,7 +35,13 @@ from segbook.convert.archive import ArchiveLimits, is_archive, unpack
 from segbook.convert.conversion import Converted, announce, convert_into, leakage_fields, recipe, stamp_body
 from segbook.convert.dataset_files import nnunet_channel_name, prepared_metadata  # noqa: F401 - re-exported
 from segbook.convert.layouts import Discovery, discover, visible
-from segbook.convert.prepared_stamp import files_fingerprint, load_stamp, prepared_intact, write_stamp
+from segbook.convert.prepared_stamp import (
+    files_fingerprint,
+    load_stamp,
+    prepared_intact,
+    refresh_fingerprint,
+    write_stamp,
+)
 from segbook.core.errors import InputMissing, OutputBlocked
 from segbook.core.fsio import ensure_writable_dir, install_directory, staging_directory
 from segbook.core.locks import describe_holder, exclusive, lock_path
@@ -220,9 +226,11 @@ def _prepare_locked(inputs: _Inputs, options: PrepareOptions, progress) -> Prepa
 
 
 def _reused(inputs: _Inputs, progress) -> PreparedDataset:
-    """Nothing converted: the prepared folder is what this download and lock make."""
-    stamp = load_stamp(inputs.final) or inputs.stamp  # as refreshed by the content check
-    assert stamp is not None
+    """Nothing converted: the prepared folder is what this download and lock make. Found so by its
+    content after a copy or a touch, its stamp gets the folder's new fingerprint here (the decision
+    only read)."""
+    assert inputs.stamp is not None  # REUSE needs a stamp
+    stamp = refresh_fingerprint(inputs.final, inputs.stamp)
     split = Split.from_dict(json.loads((inputs.final / "split.json").read_text(encoding="utf-8")))
     near = [tuple(p) for p in stamp.get("near_duplicates") or []]
     announce(split.groups, near, progress)
@@ -239,11 +247,10 @@ def _record(inputs: _Inputs, options: PrepareOptions, converted: Converted, *, k
     if inputs.pinning:
         write_lock(inputs.lock_file, actual, dataset_name=m.dataset_name, tool=f"segbook {__version__}",
                    command=options.command or _default_command())
-    if kept:
-        stamp = load_stamp(inputs.final) or inputs.stamp
-        assert stamp is not None  # REUSE needs a stamp
-        stamp.update(raw=inputs.raw_print, recipe=inputs.recipe_sha, lock_sha256=lock_sha256(actual),
-                     **leakage_fields(converted))
+    if kept:  # written with the folder's current fingerprint too (the decision only read)
+        assert inputs.stamp is not None  # REUSE needs a stamp
+        stamp = {**inputs.stamp, "raw": inputs.raw_print, "recipe": inputs.recipe_sha,
+                 "lock_sha256": lock_sha256(actual), **leakage_fields(converted)}
         write_stamp(inputs.final, {k: v for k, v in stamp.items() if k not in ("format", "output")})
     return PreparedDataset(inputs.final, m.dataset_name, m.task_id, converted.split, converted.case_hashes,
                            actual.dataset_sha256, inputs.lock_file, lock_sha256(actual), inputs.discovery.layout,

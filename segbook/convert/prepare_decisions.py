@@ -9,8 +9,9 @@
 
 And the lock's say: a conversion must match the pinned lock, whose groups of identical cases
 decide the split before anything is converted. Pure functions of the stamp, the lock and what is
-wanted; `intact` (the content check of
-segbook.convert.prepared_stamp, which may hash every file) is asked only when all else says reuse.
+wanted; `intact` (the content check of segbook.convert.prepared_stamp, which may hash every file
+but never writes) is asked only when all else says reuse. Nothing here writes: what a decision
+implies (refreshing a stale fingerprint, installing, pinning) is done by segbook.convert.prepare.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ The stamp (segbook_prepared.json) holds the content hash of every case and chann
 prepared folder is intact is decided by CONTENT: a fingerprint of paths, sizes and modification
 times is only a fast path -- when it matches nothing was touched; when it does not (an output
 root copied with `cp -r`, moved between scratch and project storage, restored from a backup),
-every file is hashed again and compared with the stamp, and a match refreshes the fingerprint.
-Never refused for a new path or a new mtime.
+every file is hashed again and compared with the stamp. Never refused for a new path or a new
+mtime. Deciding never writes (`prepared_intact` is a pure check); after a match by content the
+doing side refreshes the fingerprint explicitly (`refresh_fingerprint`), so the next check is fast.
 """
 
 from __future__ import annotations
@@ -87,13 +88,19 @@ def _same_content(folder: Path, stamp: dict, test_cases: set[str], metadata: dic
 
 def prepared_intact(final: Path, stamp: dict, test_cases: set[str], metadata: dict[str, object],
                     progress=None) -> bool:
-    """Is `final` exactly what `stamp` describes? Fast by fingerprint, else by content (then the
-    fingerprint is refreshed, so the next check is fast again)."""
+    """Is `final` exactly what `stamp` describes? Fast by fingerprint, else by content. Reads only:
+    a decision that wrote could change the folder it is deciding about."""
     if stamp.get("output") == output_fingerprint(final):
         return True
     if progress:
         progress(f"prepare: {final.name} was copied or touched since it was stamped: checking its content")
-    if not _same_content(final, stamp, test_cases, metadata):
-        return False
+    return _same_content(final, stamp, test_cases, metadata)
+
+
+def refresh_fingerprint(final: Path, stamp: dict) -> dict:
+    """The doing side, once `final` was found intact: record its current fingerprint if the stamp's
+    is stale (a copied or touched folder), so the next check is fast again. Returns the stamp."""
+    if stamp.get("output") == output_fingerprint(final):
+        return stamp
     write_stamp(final, {k: v for k, v in stamp.items() if k not in ("format", "output")})
-    return True
+    return load_stamp(final) or stamp

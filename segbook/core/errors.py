@@ -65,6 +65,14 @@ class OutputBlocked(SegbookError):
     default_hint = "choose another --out, fix its permissions, or pass --force to replace the result"
 
 
+class InternalFailure(SegbookError):
+    """A step the kit ran did not produce what it must (nnU-Net wrote no plans, no checkpoint, no
+    prediction): not the user's input, so 70; the CLI also leaves a crash log, as for any bug."""
+
+    exit_code = ExitCode.INTERNAL
+    default_hint = "this is a bug or a failed nnU-Net step; read the run's log file"
+
+
 class Interrupted(SegbookError):
     exit_code = ExitCode.INTERRUPTED
     default_hint = "run the same command again to continue from the last checkpoint"

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from segbook.core.settings import Settings, load_settings
+from segbook.core.settings import Settings
 from segbook.doctor import checks as _checks
 from segbook.doctor.checks import FAIL, INFO, OK, WARN, Check
 
 __all__ = ["FAIL", "INFO", "OK", "WARN", "Check", "run_checks"]
 
 
-def run_checks(*, settings: Settings | None = None, out_root: Path | None = None,
+def run_checks(*, settings: Settings, out_root: Path | None = None,
                weights_dir: Path | None = None, registry: Path | None = None,
                require_gpu: bool = False, hash_weights: bool = True) -> list[Check]:
-    """Every check, in display order. Never raises for an environment problem: it reports it."""
-    settings = settings or load_settings()
+    """Every check, in display order. Never raises for an environment problem: it reports it.
+    `settings` are the caller's (read once, by the api or the CLI): doctor never reads the environment."""
     out_root = out_root or settings.out_root
     weights_dir = weights_dir or settings.weights_dir
     return [

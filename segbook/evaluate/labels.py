@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from segbook.catalog import load_catalog
-from segbook.catalog.loader import FROM_ENVIRONMENT, ManifestsDir
+from segbook.catalog.loader import ManifestsDir
 from segbook.core.errors import InputMissing, InvalidInput
 
 DEFAULT_NSD_TOLERANCE_MM = 1.0
@@ -51,7 +51,7 @@ def labels_from_dataset_json(path: Path) -> dict[int, str]:
     return normalize_labels(flipped)
 
 
-def labels_from_catalog(name: str, manifests_dir: ManifestsDir = FROM_ENVIRONMENT) -> dict[int, str]:
+def labels_from_catalog(name: str, manifests_dir: ManifestsDir) -> dict[int, str]:
     """Labels of a catalog dataset (an unknown name raises UsageProblem with suggestions)."""
     return normalize_labels(load_catalog(manifests_dir).get(name).labels)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from segbook.catalog.loader import FROM_ENVIRONMENT, ManifestsDir
+from segbook.catalog.loader import ManifestsDir
 from segbook.core.errors import EnvironmentProblem, ExitCode, UsageProblem
 from segbook.grid import slurm_cli
 from segbook.grid.commands import RUNTIMES, Runtime
@@ -43,7 +43,7 @@ class SubmitRequest:
     dry_run: bool = False
     only_failed: bool = False
     lock_mode: str = "flock"
-    manifests_dir: ManifestsDir = FROM_ENVIRONMENT  # the settings' (see segbook.catalog.loader)
+    manifests_dir: ManifestsDir = None  # the settings' (None: the kit's own manifests)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from segbook.catalog.loader import FROM_ENVIRONMENT, ManifestsDir
+from segbook.catalog.loader import ManifestsDir
 from segbook.core.errors import ExitCode, OutputBlocked
 from segbook.core.fsio import atomic_write_text
 from segbook.core.protocol import TrainingOptions
@@ -41,7 +41,7 @@ class PlanRequest(TrainingOptions):
     trust_unpinned: bool = False
     checkpoint_minutes: float | None = None
     force: bool = False
-    manifests_dir: ManifestsDir = FROM_ENVIRONMENT  # the settings' (for the weights registry)
+    manifests_dir: ManifestsDir = None  # the settings' (None: the kit's own manifests)
 
 
 @dataclass
@@ -57,7 +57,7 @@ def plan_grid(request: PlanRequest, catalog=None, registry=None) -> PlanOutcome:
     if catalog is None:
         from segbook.catalog import load_catalog  # noqa: PLC0415
 
-        catalog = load_catalog()
+        catalog = load_catalog(request.manifests_dir)
     datasets, problems = select_datasets(request.datasets, catalog)
     configs, more = select_configs(request.configs)
     problems += more

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from segbook.core.errors import InvalidInput
+from segbook.core.errors import InternalFailure
 from segbook.core.hashing import sha256_json
 from segbook.core.locks import describe_holder, exclusive, lock_path
 from segbook.core.stamps import REUSE, decide, read_stamp, write_stamp
@@ -91,7 +91,7 @@ def plan_and_preprocess(out_root: Path, dataset_name: str, dataset_sha256: str, 
         report = _run_planner(out_root, dataset_name, choice, task_id=task_id, processes=processes, log=log,
                               progress=progress, verbose=verbose)
         if not plans_path.is_file():
-            raise InvalidInput(f"nnU-Net wrote no plans for {dataset_name}", hint=f"see {log}")
+            raise InternalFailure(f"nnU-Net wrote no plans for {dataset_name}", hint=f"see {log}")
         write_stamp(stamp_path, wanted, report=report)
     progress(f"plan: {describe_difference(report)}")
     return PlannedDataset(dataset_name, choice.plans_name, plans_path, plans_hash(plans_path), False, report)

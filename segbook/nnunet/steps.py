@@ -9,7 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from segbook.core.errors import InputMissing, InvalidInput
+from segbook.core.errors import InputMissing, InternalFailure
 from segbook.core.run_state import describe_train_state, read_train_state
 from segbook.nnunet.environment import nnunet_environment
 from segbook.nnunet.process import ProgressSink, nnunet_executable, run_logged
@@ -55,7 +55,7 @@ def train(out_root: Path, results_dir: Path, dataset_name: str, trainer: str, pl
         progress(f"train: continuing from {continued}")
     run_logged(argv, env, log, what="nnU-Net training", progress=progress, verbose=verbose)
     if not final.is_file():
-        raise InvalidInput("nnU-Net training ended without a final checkpoint", hint=f"see {log}")
+        raise InternalFailure("nnU-Net training ended without a final checkpoint", hint=f"see {log}")
     return final, continued
 
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from segbook.core.errors import InputMissing, Interrupted, InvalidInput, UsageProblem
+from segbook.core.errors import InputMissing, InternalFailure, Interrupted, OutputBlocked, UsageProblem
 from segbook.core.hashing import image_content_hash
 from segbook.core.locks import exclusive, lock_path
 from segbook.core.run_state import describe_train_state, read_train_state
@@ -187,7 +187,7 @@ def train(request, dataset: Dataset, layout, planned, device: str, weights, jour
         run_validation=request.fold != "all", plans=planned.plans_name, checkpoint_minutes=request.checkpoint_minutes,
     )
     if layout.train_config.is_file() and not TrainConfig.load(layout.train_config).same_results_as(config):
-        raise InvalidInput(f"{layout.run_dir} holds an unfinished run with other settings",
+        raise OutputBlocked(f"{layout.run_dir} holds an unfinished run with other settings",
                            hint="rerun with the same options to continue it, or pass --force to start over")
     config.save(layout.train_config)
     env = training_environment(request.out_root, layout.results_dir, layout.train_config,
@@ -229,7 +229,7 @@ def prediction_hashes(predictions_dir: Path, cases) -> dict[str, str]:
     for case_id in sorted(cases):
         path = predictions_dir / f"{case_id}.nii.gz"
         if not path.is_file():
-            raise InvalidInput(f"nnU-Net wrote no prediction for test case {case_id}")
+            raise InternalFailure(f"nnU-Net wrote no prediction for test case {case_id}")
         hashes[case_id] = image_content_hash(path)
     return hashes
 

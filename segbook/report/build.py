@@ -55,7 +55,9 @@ def _cells(found, tolerance, rule, verify, cuts, catalog, progress):
     table = tables.comparison(latest, attributes, tolerance).assign(receipt=latest["receipt"].to_numpy())
     intervals = bootstrap.intervals_for([(r["task_id"], r["configuration"], cases[r["receipt"]])
                                          for r in latest.to_dict("records")])
-    verification = verify_receipts(list(latest["receipt"]), enabled=verify, progress=progress)
+    # the locks verify checks against are the ones of the report's own catalog
+    verification = verify_receipts(list(latest["receipt"]), enabled=verify, manifests_dir=catalog.root,
+                                   progress=progress)
     table = acceptance.add_acceptance(table, intervals, verification, tolerance, rule)
     return runs, table, verification
 
@@ -140,14 +142,15 @@ def _paper_content(cuts, catalog, folder: Path) -> tuple[ReportContent, dict]:
 
 def build_report(out_dir: Path, *, receipts=(), out_root: Path | None = None, paper: bool = False,
                  tolerance: float = tables.DEFAULT_TOLERANCE_POINTS, size_cuts: tuple[int, int] | None = None,
-                 force: bool = False, catalog=None, rule: str = acceptance.DEFAULT_RULE, verify: bool = False,
-                 progress=lambda message: None) -> ReportOutcome:
+                 force: bool = False, manifests_dir: Path | None = None, rule: str = acceptance.DEFAULT_RULE,
+                 verify: bool = False, progress=lambda message: None) -> ReportOutcome:
     """Write CSV + Markdown tables, PNG plots and report.html into `out_dir` (all or nothing).
 
     Without `paper`: receipts under `<out_root>/runs/*/*/receipt.json` plus `receipts` (files
     or folders). With `paper`: the paper's per-dataset values alone. `rule` is the acceptance
     rule (acceptance.RULES); `verify` re-checks every used receipt against its run folder
     (segbook.verify.check_files; the CLI's default) -- off, the report says "not checked".
+    `manifests_dir` is the settings' catalog folder (None: the kit's own); never read from the environment.
     """
     out_dir = Path(out_dir)
     found = [] if paper else find_receipts(out_root, list(receipts))
@@ -155,8 +158,7 @@ def build_report(out_dir: Path, *, receipts=(), out_root: Path | None = None, pa
         where = f"{Path(out_root) / 'runs'}/*/*/receipt.json" if out_root else "the given paths"
         raise InputMissing(f"no receipts found in {where}",
                            hint="run `segbook finetune` first, pass receipt paths, or use --paper")
-    if catalog is None:
-        catalog = load_catalog()
+    catalog = load_catalog(manifests_dir)
     with atomic_directory(out_dir, replace=force) as folder:
         if paper:
             content, headline = _paper_content(size_cuts, catalog, folder)

@@ -5,6 +5,7 @@ Three states, shown in every table of the report:
   UNVERIFIED    a hash differs, a file is missing, or the receipt cannot be checked at all --
                 such a cell is never counted as reproduced, and the report says so at the top;
   not checked   the report was built with --no-verify.
+The manifests folder (for the dataset locks) is the caller's, from its settings: never the environment.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ class Verification:
     short: str = ""  # what differs, names only (the page's banner)
 
 
-def verify_receipt(path: Path) -> Verification:
+def verify_receipt(path: Path, manifests_dir: Path | None) -> Verification:
     """Recompute the receipt's hashes from its run folder. Never raises for a bad run folder."""
     from segbook.verify import check_files  # noqa: PLC0415 - imports torch; only when verifying
 
     try:
-        findings = check_files(Path(path))
+        findings = check_files(Path(path), manifests_dir=manifests_dir)
     except Exception as exc:  # any failure to check is reported, not raised
         reason = f"cannot be checked: {exc.__class__.__name__}: {exc}"
         return Verification(UNVERIFIED, reason, reason)
@@ -42,12 +43,13 @@ def verify_receipt(path: Path) -> Verification:
     return Verification(VERIFIED, f"{len(findings)} hashes agree")
 
 
-def verify_receipts(paths: list[str], *, enabled: bool, progress=lambda message: None) -> dict[str, Verification]:
+def verify_receipts(paths: list[str], *, enabled: bool, manifests_dir: Path | None,
+                    progress=lambda message: None) -> dict[str, Verification]:
     """Receipt path -> its verification (NOT_CHECKED for all when not `enabled`)."""
     if not enabled:
         return {p: Verification(NOT_CHECKED) for p in paths}
     out = {}
     for index, path in enumerate(paths, 1):
         progress(f"verify {index}/{len(paths)}: {path}")
-        out[path] = verify_receipt(Path(path))
+        out[path] = verify_receipt(Path(path), manifests_dir)
     return out

@@ -18,14 +18,15 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from segbook.catalog.loader import FROM_ENVIRONMENT, ManifestsDir
+from segbook.catalog.loader import ManifestsDir
 from segbook.core.errors import InvalidInput
 from segbook.core.layout import CASE_FILE_ENDING
 from segbook.core.receipt import RECEIPT_NAME, load_receipt
 from segbook.core.splits import Split
-from segbook.verify.fields import confined, field, name_map
+from segbook.verify.fields import field, name_map
 from segbook.verify.finding import Finding
-from segbook.verify.rederive import check_against_lock, rederive_metrics, reference_label_paths, validate
+from segbook.verify.parts import receipt_parts
+from segbook.verify.rederive import check_against_lock, rederive_metrics
 
 __all__ = ["COMPARED_HASHES", "Finding", "check_expected", "check_files", "compare_receipts", "receipt_path"]
 
@@ -61,7 +62,7 @@ def _image_hash(path: Path) -> str:
 
 
 def check_files(path: Path, progress: Callable[[str], None] = lambda msg: None, *,
-                manifests_dir: ManifestsDir = FROM_ENVIRONMENT) -> list[Finding]:
+                manifests_dir: ManifestsDir) -> list[Finding]:
     """Recompute every hash the receipt records, check the reference labels, re-derive the metrics.
 
     Raises InputMissing (no receipt) or InvalidInput (malformed receipt, a path that escapes);
@@ -72,20 +73,11 @@ def check_files(path: Path, progress: Callable[[str], None] = lambda msg: None, 
 
     path = receipt_path(path)
     receipt = load_receipt(path)
-    run_dir = path.resolve().parent
-    # every path and name is checked before any file is opened
-    split_file = confined(run_dir, field(receipt, "files.split", str, path), "files.split", path)
-    plans_file = confined(run_dir, field(receipt, "files.plans", str, path), "files.plans", path)
-    weights_file = confined(run_dir, field(receipt, "files.final_weights", str, path), "files.final_weights", path)
-    predictions_rel = field(receipt, "files.predictions", str, path).rstrip("/") or "."
-    predictions_dir = confined(run_dir, predictions_rel, "files.predictions", path)
-    predictions = name_map(receipt, "hashes.predictions", path)
-    prediction_files = {case: confined(run_dir, f"{predictions_rel}/{case}{CASE_FILE_ENDING}",
-                                       f"prediction {case}", path) for case in predictions}
-    labels = name_map(receipt, "hashes.test_labels", path)
-    labels_dir, label_files = reference_label_paths(run_dir, receipt, sorted(labels), path)
-    recorded_split = field(receipt, "hashes.split", str, path)
-    validate(receipt, path)
+    parts = receipt_parts(receipt, path)
+    run_dir, split_file, plans_file = parts.run_dir, parts.split_file, parts.plans_file
+    weights_file = parts.weights_file
+    predictions, prediction_files, predictions_dir = parts.predictions, parts.prediction_files, parts.predictions_dir
+    labels, labels_dir, label_files, recorded_split = parts.labels, parts.labels_dir, parts.label_files, parts.split
 
     findings = [_recompute("split", recorded_split, split_file, "split.json", lambda p: _split_of(p).sha256),
                 _recompute("plans", field(receipt, "hashes.plans", str, path), plans_file, "plans.json", plans_hash)]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from segbook.catalog.loader import FROM_ENVIRONMENT, ManifestsDir, find_manifests_dir
+from segbook.catalog.loader import ManifestsDir, find_manifests_dir
 from segbook.core.errors import InputMissing, InvalidInput, UsageProblem
 from segbook.core.fsio import atomic_write_text
 from segbook.core.units import parse_size
@@ -152,7 +152,7 @@ class WeightsRegistry:
         return atomic_write_text(self.path, self.render())
 
 
-def default_registry_path(manifests_dir: ManifestsDir = FROM_ENVIRONMENT) -> Path:
+def default_registry_path(manifests_dir: ManifestsDir) -> Path:
     """manifests/weights.yaml next to the dataset manifests the catalog uses."""
     return find_manifests_dir(manifests_dir) / REGISTRY_FILE
 
@@ -166,8 +166,8 @@ def _leading_comments(text: str) -> str:
     return "".join(lines)
 
 
-def load_registry(path: Path | None = None, manifests_dir: ManifestsDir = FROM_ENVIRONMENT) -> WeightsRegistry:
-    """`path`, else the registry beside the manifests (see segbook.catalog.loader.FROM_ENVIRONMENT)."""
+def load_registry(path: Path | None = None, manifests_dir: ManifestsDir = None) -> WeightsRegistry:
+    """`path`, else the registry beside the manifests (None: the kit's own; see segbook.catalog.loader)."""
     path = Path(path) if path is not None else default_registry_path(manifests_dir)
     if not path.is_file():
         raise InputMissing(f"weights registry {path} not found",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from segbook.catalog.loader import FROM_ENVIRONMENT, ManifestsDir
+from segbook.catalog.loader import ManifestsDir
 from segbook.core.errors import InputMissing
 from segbook.weights.checks import MISMATCH, UNPINNED, check_file, refusal
 from segbook.weights.registry import WeightsRegistry, load_registry
@@ -51,7 +51,7 @@ def _locate(registry: WeightsRegistry, scale: str, weights_path: Path | None,
 
 def resolve_pretrained(scale: str, *, weights_path: Path | None, weights_dir: Path | None,
                        trust_unpinned: bool, registry: WeightsRegistry | None = None,
-                       manifests_dir: ManifestsDir = FROM_ENVIRONMENT) -> ResolvedWeights:
+                       manifests_dir: ManifestsDir = None) -> ResolvedWeights:
     """The checkpoint for STU-Net-`scale`, checked against its pin (size, file sha256, tensor hash).
 
     `weights_path` (--weights) wins over `weights_dir` (SEGBOOK_WEIGHTS_DIR / --weights-dir), where

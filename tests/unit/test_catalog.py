@@ -12,6 +12,7 @@ import yaml
 from segbook.catalog import DatasetManifest, load_catalog, size_class
 from segbook.catalog.schema import validate_manifest
 from segbook.core.errors import EnvironmentProblem, InvalidInput, UsageProblem
+from segbook.core.settings import load_settings
 
 pytestmark = pytest.mark.unit
 
@@ -170,15 +171,16 @@ def test_settings_override_the_manifests_folder(tmp_path, monkeypatch):
     (tmp_path / "datasets" / "Task009_Spleen.yaml").write_text(
         (MANIFESTS / "datasets" / "Task009_Spleen.yaml").read_text())
     monkeypatch.setenv("SEGBOOK_MANIFESTS", str(tmp_path))
-    catalog = load_catalog()
+    catalog = load_catalog(load_settings().manifests_dir)  # the settings read it; the catalog never does
     assert [m.task_id for m in catalog] == ["Task009_Spleen"] and catalog.root == tmp_path
+    assert load_catalog().root != tmp_path
     assert catalog.get("spleen").lock_path == tmp_path / "locks" / "Task009_Spleen.lock"
 
 
 def test_a_manifests_folder_without_datasets_is_an_environment_problem(tmp_path, monkeypatch):
     monkeypatch.setenv("SEGBOOK_MANIFESTS", str(tmp_path))
     with pytest.raises(EnvironmentProblem, match="no datasets/ subfolder"):
-        load_catalog()
+        load_catalog(load_settings().manifests_dir)
 
 
 def test_two_manifests_with_one_nnunet_id_are_refused(tmp_path):

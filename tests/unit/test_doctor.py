@@ -13,6 +13,7 @@ import yaml
 from segbook.cli.errors import run_guarded
 from segbook.cli.main import cli
 from segbook.core.hashing import sha256_file
+from segbook.core.settings import load_settings
 from segbook.doctor import FAIL, OK, run_checks
 
 pytestmark = pytest.mark.unit
@@ -63,10 +64,10 @@ def test_weights_are_verified_against_their_pin(tmp_path, capsys):
     folder = tmp_path / "weights"
     folder.mkdir()
     (folder / "small_ep4k.model").write_bytes(good)
-    rows = rows_by_name(run_checks(out_root=tmp_path, weights_dir=folder, registry=registry))
+    rows = rows_by_name(run_checks(settings=load_settings(), out_root=tmp_path, weights_dir=folder, registry=registry))
     assert rows["weights S"].status == OK
     (folder / "small_ep4k.model").write_bytes(good[:-1] + b"X")
-    rows = rows_by_name(run_checks(out_root=tmp_path, weights_dir=folder, registry=registry))
+    rows = rows_by_name(run_checks(settings=load_settings(), out_root=tmp_path, weights_dir=folder, registry=registry))
     assert rows["weights S"].status == FAIL and "differs from the pinned" in rows["weights S"].detail
     assert run_guarded(cli, ["doctor", "--out", str(tmp_path), "--weights-dir", str(folder),
                              "--registry", str(registry)]) == 78
@@ -76,7 +77,7 @@ def test_weights_are_verified_against_their_pin(tmp_path, capsys):
 def test_gpu_requirement_matches_what_torch_sees(tmp_path):
     import torch  # noqa: PLC0415 - torch only in the tests that need it
 
-    rows = rows_by_name(run_checks(out_root=tmp_path, require_gpu=True, hash_weights=False))
+    rows = rows_by_name(run_checks(settings=load_settings(), out_root=tmp_path, require_gpu=True, hash_weights=False))
     assert (rows["gpu"].status == OK) == torch.cuda.is_available()
     if not torch.cuda.is_available():
         assert rows["gpu"].status == FAIL
@@ -85,5 +86,5 @@ def test_gpu_requirement_matches_what_torch_sees(tmp_path):
 def test_broken_registry_is_a_failure(tmp_path):
     bad = tmp_path / "weights.yaml"
     bad.write_text("schema: nope\n")
-    rows = rows_by_name(run_checks(out_root=tmp_path, registry=bad))
+    rows = rows_by_name(run_checks(settings=load_settings(), out_root=tmp_path, registry=bad))
     assert rows["weights"].status == FAIL

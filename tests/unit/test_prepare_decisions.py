@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
 from segbook.convert import prepare_decisions as pd
+from segbook.convert.dataset_files import prepared_metadata
+from segbook.convert.prepare import PrepareOptions, prepare_dataset
+from segbook.convert.prepared_stamp import load_stamp, output_fingerprint, prepared_intact
 from segbook.core.errors import OutputBlocked
+from segbook.core.splits import Split
 from segbook.core.stamps import REDO, REFUSE, REUSE
+from tests.helpers.fakes import load_copy, nnunet_tree
 
 STAMP = {"raw": "r1", "recipe": "c1", "dataset_sha256": "d1", "case_hashes": {}}
 
@@ -77,3 +85,35 @@ def test_pinned_groups_keep_only_cases_found(groups, found, kept):
     lock.groups = groups
     assert pd.pinned_groups(lock, found) == kept
     assert pd.pinned_groups(None, found) == ()
+
+
+# -- deciding on a real prepared folder writes nothing ------------------------------------------
+def _snapshot(folder) -> dict:
+    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_deciding_on_a_touched_prepared_folder_changes_no_file(tmp_path):
+    """A copied or touched folder is checked by content; the check reads, it never rewrites the stamp
+    (the doing side, prepare_dataset, refreshes the fingerprint afterwards)."""
+    manifest = load_copy(tmp_path, "Task999_SegBookDemo")
+    raw = nnunet_tree(tmp_path / "raw", 8)
+    final = prepare_dataset(manifest, raw, tmp_path / "out", PrepareOptions(lock=True)).dataset_dir
+    for path in final.rglob("*"):  # as `cp -r` leaves it: same content, every mtime new
+        os.utime(path, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
+    stamp = load_stamp(final)
+    assert stamp is not None and stamp["output"] != output_fingerprint(final)
+    split = Split.from_dict(json.loads((final / "split.json").read_text()))
+    before = _snapshot(final)
+
+    def intact() -> bool:
+        return prepared_intact(final, stamp, set(split.test), prepared_metadata(manifest, split))
+
+    first = pd.before_converting(stamp, raw_print=stamp["raw"], recipe_sha=stamp["recipe"],
+                                 pinned_sha256=stamp["dataset_sha256"], pinning=False, final=final, intact=intact)
+    second = pd.after_converting(stamp, dataset_sha256=stamp["dataset_sha256"], final=final, force=False,
+                                 intact=intact)
+    assert first.action == REUSE and second.action == REUSE
+    assert _snapshot(final) == before  # no file written, replaced or touched
+
+    again = prepare_dataset(manifest, raw, tmp_path / "out", PrepareOptions())  # the doing side refreshes
+    assert again.reused and load_stamp(final)["output"] == output_fingerprint(final)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import os
 from pathlib import Path
@@ -135,7 +136,8 @@ def test_a_command_reads_the_environment_once(cli_runner, monkeypatch, tmp_path)
 ])
 def test_no_layer_reads_the_environment_again(cli_runner, monkeypatch, tmp_path, command):
     """Counted where the environment is read (every load_settings() passes there), so a lower layer
-    calling load_settings() or load_catalog() without the settings' folder is caught too."""
+    calling load_settings() is caught too (one calling load_catalog() without the settings' folder:
+    test_no_layer_below_the_api_defaults_to_the_environment)."""
     from segbook.core import settings as settings_module  # noqa: PLC0415 - the module whose reader is counted
 
     calls = []
@@ -151,3 +153,93 @@ def test_no_layer_reads_the_environment_again(cli_runner, monkeypatch, tmp_path,
     result = cli_runner(*[part.format(tmp=tmp_path) for part in command])
     assert result.exit_code in (0, 1, 66, 78), result.output  # ran (66: no cases; 78: doctor's findings)
     assert len(calls) == 1, f"the environment was read {len(calls)} times"
+
+
+# -- below the api, nothing reads the environment (a static check: every code path, not six commands)
+PACKAGE = Path(__file__).resolve().parents[2] / "segbook"
+# where the environment is read on purpose: the settings, and the layers that read them once
+READERS = ("core/settings.py", "cli/", "api/")
+# process entry points that only exist inside a child the kit started (nnU-Net builds the trainer
+# itself, so the environment is its only channel), or hand the environment on to such a child
+CHILD_ENTRIES = {"core/childguard.py": {"os.environ"}, "nnunet/plan_entry.py": {"os.environ"},
+                 "nnunet/train_config.py": {"load_settings"}}
+# called without a folder, these use the kit's own manifests instead of the settings' ones
+NEEDS_A_FOLDER = {"load_catalog", "find_manifests_dir", "default_registry_path"}
+NEEDS_THE_KEYWORD = {"check_files": "manifests_dir"}  # and this one is told by keyword
+
+
+def _name(node: ast.AST) -> str:
+    if isinstance(node, ast.Attribute):
+        return f"{_name(node.value)}.{node.attr}"
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def environment_reads(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, what) for each way a module below the api could read the environment."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name | ast.Attribute) and _name(node).split(".")[-1] == "FROM_ENVIRONMENT":
+            found.append((node.lineno, "FROM_ENVIRONMENT"))
+        elif isinstance(node, ast.Attribute) and _name(node) in ("os.environ", "os.getenv", "os.environb"):
+            found.append((node.lineno, "os.environ"))
+        elif isinstance(node, ast.ImportFrom):
+            found += [(node.lineno, "FROM_ENVIRONMENT") for a in node.names if a.name == "FROM_ENVIRONMENT"]
+            if node.module == "os":
+                found += [(node.lineno, "os.environ") for a in node.names if a.name in ("environ", "getenv")]
+        elif isinstance(node, ast.Call):
+            called = _name(node.func).split(".")[-1]
+            if called == "load_settings" and not (node.args or node.keywords):
+                found.append((node.lineno, "load_settings"))
+            elif called in NEEDS_A_FOLDER and not (node.args or node.keywords):
+                found.append((node.lineno, f"{called}() without the settings' folder"))
+            elif called in NEEDS_THE_KEYWORD and NEEDS_THE_KEYWORD[called] not in {k.arg for k in node.keywords}:
+                found.append((node.lineno, f"{called}() without the settings' folder"))
+    return found
+
+
+def test_environment_reads_are_found():
+    code = ("import os\nfrom os import environ\nfrom segbook.catalog.loader import FROM_ENVIRONMENT\n"
+            "def f(m=FROM_ENVIRONMENT, s=None):\n    s = s or load_settings()\n"
+            "    return (os.environ.get('X'), os.getenv('Y'), load_catalog(), load_catalog(m), check_files(p),\n"
+            "            check_files(p, manifests_dir=m))\n")
+    found = sorted(what for _, what in environment_reads(ast.parse(code)))
+    assert found == sorted(["os.environ", "os.environ", "os.environ", "FROM_ENVIRONMENT", "FROM_ENVIRONMENT",
+                            "load_settings", "load_catalog() without the settings' folder",
+                            "check_files() without the settings' folder"])
+
+
+def test_no_layer_below_the_api_defaults_to_the_environment():
+    """Settings are read once, by the CLI or the api, and passed down: a default argument that makes a
+    lower layer read SEGBOOK_MANIFESTS (or anything else) again is refused wherever it is."""
+    problems = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if relative.startswith(READERS):
+            continue
+        allowed = CHILD_ENTRIES.get(relative, set())
+        for line, what in environment_reads(ast.parse(path.read_text(encoding="utf-8"))):
+            if what not in allowed:
+                problems.append(f"segbook/{relative}:{line}: {what}")
+    assert problems == [], "lower layers that read the environment:\n  " + "\n  ".join(problems)
+
+
+def test_the_report_verifies_with_the_settings_manifests_never_the_environment(tmp_path, monkeypatch):
+    """`segbook report` re-checks receipts (segbook.verify.check_files) against the dataset locks of
+    the settings' manifests folder; a SEGBOOK_MANIFESTS set later is not read again."""
+    import numpy as np  # noqa: PLC0415 - only this test writes run folders
+
+    import segbook.verify  # noqa: PLC0415
+    from segbook.api.report import ReportRequest, report  # noqa: PLC0415
+    from tests.helpers.fakes import catalog_copy  # noqa: PLC0415
+    from tests.report_runs import write_run  # noqa: PLC0415
+
+    manifests = catalog_copy(tmp_path, "Task009_Spleen")
+    out = tmp_path / "out"
+    write_run(out, "Task009_Spleen", "stunet-b_ft", np.full((2, 1), 0.9))
+    asked = []
+    monkeypatch.setattr(segbook.verify, "check_files",
+                        lambda path, progress=None, **kwargs: asked.append(kwargs.get("manifests_dir", "unset")) or [])
+    settings = load_settings({"SEGBOOK_MANIFESTS": str(manifests)})
+    monkeypatch.setenv("SEGBOOK_MANIFESTS", str(tmp_path / "nowhere"))
+    report(ReportRequest(out_root=out, verify=True), settings)
+    assert asked == [manifests]
