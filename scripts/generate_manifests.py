@@ -61,6 +61,71 @@ def kits(name: str, label: str) -> dict:
 
 AUTOPET = {"kind": "case_folders", "name": "autoPET patient/study folders", "cases": "*/*",
            "channels": ["SUV.nii.gz", "CTres.nii.gz"], "label": "SEG.nii.gz"}
+def files(name: str, channels: list[str], label: str, **extra) -> dict:
+    """Image and label files named by a shared `{case}` (paths as the download names them, below its top folder)."""
+    return {"kind": "files", "name": name, "channels": channels, "label": label, **extra}
+
+
+def folders(name: str, cases: str, channels: list[str], label: str, **extra) -> dict:
+    return {"kind": "case_folders", "name": name, "cases": cases, "channels": channels, "label": label, **extra}
+
+
+# Download layouts from ../shared/reference/segbook/dataset_sources.csv (image_pattern, label_pattern,
+# converter_notes); the fixture tests in tests/unit/test_download_layouts.py lay each one out by those names.
+NIFTI_LAYOUTS = {
+    "Task011_BTCV": files("BTCV RawData", ["RawData/Training/img/img{case}.nii.gz"],
+                          "RawData/Training/label/label{case}.nii.gz"),
+    "Task012_BTCV_Cervix": files("BTCV-Cervix RawData", ["RawData/Training/img/{case}-Image.nii.gz"],
+                                 "RawData/Training/label/{case}-Mask.nii.gz"),
+    "Task020_AbdomenCT1K": files("AbdomenCT-1K Images/Masks", ["Images/{case}_0000.nii.gz"],
+                                 "Masks/{case}.nii.gz"),
+    "Task023_FLARE22": files("FLARE22 labelled cases", ["Training/FLARE22_LabeledCase50/images/{case}_0000.nii.gz"],
+                             "Training/FLARE22_LabeledCase50/labels/{case}.nii.gz"),
+    "Task029_LITS": files("LiTS training batches", ["*/volume-{case}.nii"], "*/segmentation-{case}.nii"),
+    "Task034_Instance22": files("INSTANCE 2022 data/label", ["train/data/{case}.nii.gz"], "train/label/{case}.nii.gz"),
+    "Task039_Parse22": folders("Parse22 case folders", "train/*", ["image/{case}.nii.gz"], "label/{case}.nii.gz"),
+    "Task040_ATM22": files("ATM22 training batches", ["*/imagesTr/{case}_0000.nii.gz"],
+                           "*/labelsTr/{case}_0000.nii.gz"),
+    "Task041_ISLES2022": files("ISLES 2022 BIDS", ["rawdata/{case}/ses-0001/{case}_ses-0001_adc.nii.gz",
+                                                   "rawdata/{case}/ses-0001/{case}_ses-0001_dwi.nii.gz"],
+                               "derivatives/{case}/ses-0001/{case}_ses-0001_msk.nii.gz"),
+    "Task044_CrossMoDA23": files("crossMoDA TrainingSource", ["TrainingSource/{case}_ceT1.nii.gz"],
+                                 "TrainingSource/{case}_Label.nii.gz"),
+    "Task083_VerSe2020": files("VerSe 2020 BIDS", ["rawdata/{case}/{case}_*ct.nii.gz"],
+                               "derivatives/{case}/{case}_*seg-vert_msk.nii.gz"),
+    "Task103_ADAM2020": folders("ADAM subject folders", "*", ["orig/TOF.nii.gz"], "aneurysms.nii.gz"),
+    "Task106_AIIB2023": files("AIIB23 image/label", ["image/{case}.nii.gz"], "label/{case}.nii.gz"),
+    "Task109_SMILE-UHURA2023": files("SMILE-UHURA train", ["train/{case}.nii.gz"], "train_label/{case}.nii"),
+    "Task504_ATLAS": files("ATLAS 2.0 BIDS",
+                           ["Training/*/{case}/ses-1/anat/{case}_ses-1_space-MNI152NLin2009aSym_T1w.nii.gz"],
+                           "Training/*/{case}/ses-1/anat/"
+                           "{case}_ses-1_space-MNI152NLin2009aSym_label-L_desc-T1lesion_mask.nii.gz"),
+    "Task507_Myops2020": files("MyoPS 2020 train25",
+                               [f"train25/myops_training_{{case}}_{c}.nii.gz" for c in ("C0", "DE", "T2")],
+                               "train25_myops_gd/myops_training_{case}_gd.nii.gz",
+                               # 500 LV blood pool, 600 RV blood pool, 200 LV myocardium, 1220 edema, 2221 scar;
+                               # read as int64 before any cast (a uint8 cast wraps them to 244/88/200/196/173)
+                               label_map={500: 1, 600: 2, 200: 3, 1220: 4, 2221: 5}),
+    "Task511_ATLAS2023": files("ATLAS 2023 imagesTr/labelsTr", ["train/imagesTr/im{case}.nii.gz"],
+                               "train/labelsTr/lb{case}.nii.gz"),
+    "Task556_FeTA2022_all": files("FeTA 2022 BIDS", ["{case}/anat/{case}_rec-*_T2w.nii.gz"],
+                                  "{case}/anat/{case}_rec-*_dseg.nii.gz"),
+    "Task603_MMWHS": files("MM-WHS 2017 ct_train", ["ct_train/ct_train_{case}_image.nii.gz"],
+                           "ct_train/ct_train_{case}_label.nii.gz",
+                           # myocardium, LA, LV, RA, RV, ascending aorta, pulmonary artery
+                           label_map={205: 1, 420: 2, 500: 3, 550: 4, 600: 5, 820: 6, 850: 7}),
+    "Task605_SegThor": folders("SegTHOR patient folders", "train/Patient_*", ["{case}.nii.gz"], "GT.nii.gz"),
+    "Task611_PROMISE12": files("PROMISE12 training parts", ["*/Case{case}.mhd"], "*/Case{case}_segmentation.mhd"),
+    "Task613_COVID-19-20": files("COVID-19-20 Train", ["Train/{case}_ct.nii.gz"], "Train/{case}_seg.nii.gz"),
+    **{f"Task6{n}_StructSeg2019_subtask{k}": folders("StructSeg 2019 patient folders", "*", ["data.nii.gz"],
+                                                      "label.nii.gz") for n, k in ((28, 1), (29, 2), (30, 3), (31, 4))},
+    "Task666_MESSEG": folders("MSSEG-2 patient folders", "*", ["flair_time01_on_middle_space.nii.gz",
+                                                              "flair_time02_on_middle_space.nii.gz"],
+                              "ground_truth.nii.gz"),
+    "Task701_LNQ2023": files("LNQ2023 NRRD", ["{case}-ct.nrrd"], "{case}-seg.nrrd"),
+    "Task703_TDSC-ABUS2023": files("TDSC-ABUS DATA/MASK", ["DATA/{case}.nrrd"], "MASK/{case}.nrrd"),
+}
+
 ORIGINAL_LAYOUTS = {
     "Task019_BraTS21": BRATS21, "Task503_BraTs2015": BRATS15,
     "Task894_BraTS2023_MET": brats23("MET"), "Task895_BraTS2023_SSA": brats23("SSA"),
@@ -68,12 +133,42 @@ ORIGINAL_LAYOUTS = {
     "Task899_BraTS2023_GLI": brats23("GLI"),
     "Task021_KiTS2021": kits("KiTS21", "aggregated_MAJ_seg.nii.gz"),
     "Task044_KiTS23": kits("KiTS23", "segmentation.nii.gz"), "Task710_autoPET": AUTOPET,
+    **NIFTI_LAYOUTS,
 }
 LAYOUT_NOTES = {
     "Task710_autoPET": "Channel order follows SegBook's listing (PET, CT): SUV as _0000, CTres as _0001.",
     **{t: "BraTS 2023 channel order assumed by analogy with Task019 (T1, T1c, T2, FLAIR)."
        for t in ("Task894_BraTS2023_MET", "Task895_BraTS2023_SSA", "Task896_BraTS2023_PED",
                  "Task898_BraTS2023_MEN", "Task899_BraTS2023_GLI")},
+    "Task023_FLARE22": "The download's labelled folder holds 50 cases; SegBook lists 70 (tuning cases too?): "
+                       "unverified.",
+    "Task029_LITS": "Both 'Training Batch' folders are read; the same CTs are MSD Task03 (its tar needs no login).",
+    "Task040_ATM22": "Label files carry the _0000 suffix like the images (as the SAT converter reads them).",
+    "Task083_VerSe2020": "nnU-Net v1 reorients VerSe to RAS before training; the kit keeps each file's own "
+                         "orientation (its content hash is orientation-aware).",
+    "Task109_SMILE-UHURA2023": "Labels are uncompressed .nii; train_OMELETTElabel/ and train_plausiblelabel/ "
+                               "are not read.",
+    "Task507_Myops2020": "Raw label values 500/600/200/1220/2221 are remapped as read (before any cast).",
+    "Task603_MMWHS": "Raw label values 205...850 are remapped to 1...7 as read.",
+}
+# Identity problems of the catalog's sources (../shared/reference/segbook/dataset_sources.md).
+IDENTITY_NOTES = {
+    "Task103_ADAM2020": "Identity: the task is the TOF-MRA aneurysm challenge ADAM (adam.isi.uu.nl, 113 training "
+                        "cases; 1 untreated, 2 treated aneurysm); the homepage amd.grand-challenge.org is a "
+                        "different dataset (iChallenge-ADAM fundus photographs).",
+    "Task166_LongitudinalMultipleSclerosisLesionSegmentation":
+        "Identity: 4 channels FLAIR/T1/PD/T2, a binary lesion label and about 21 cases match the ISBI 2015 "
+        "longitudinal MS lesion challenge (nnU-Net v1 Task035), not CuRIOUS2019. Its layout (which rater's mask "
+        "is the label) is unknown: prepare from an nnU-Net folder.",
+    "Task666_MESSEG": "Identity: 2 FLAIR channels and 40 cases match MSSEG-2 (MICCAI 2021 new-lesion task), "
+                      "not MSseg 2008 (20 training cases, FLAIR/T1/T2 as NRRD).",
+    "Task615_Chest_CT_Scans_with_COVID-19": "Identity: the catalog's link is a 2D Tianchi classification set; "
+                                            "the real source, its layout and licence are unknown.",
+    **{f"Task6{n}_StructSeg2019_subtask{k}": f"Identity: SegBook subtask{k} corresponds to StructSeg 2019 official "
+                                             f"{official}; links that follow the subtask number point elsewhere."
+       for n, k, official in ((29, 2, "Task3 (thoracic OAR)"), (30, 3, "Task4 (lung GTV)"),
+                              (31, 4, "Task2 (nasopharynx GTV)"))},
+    "Task701_LNQ2023": "Identity: the label is named 'Pulmonary nodule' but the data are mediastinal lymph nodes.",
 }
 
 VERSE_SRC = ("VerSe label convention (github.com/anjany/verse): 1-7 C1-C7, 8-19 T1-T12, 20-25 L1-L6, "
@@ -227,7 +322,7 @@ def build(row, paper, info, ids, groups, short_names) -> dict:
                    "framework": row["Framework"], "citation": bibtex(info.get("bib", ""))},
         "prepare": {"layouts": layouts + [{"kind": "nnunet"}]},
         "corrections": corrections,
-        "notes": [LAYOUT_NOTES[task]] if task in LAYOUT_NOTES else [],
+        "notes": [notes[task] for notes in (IDENTITY_NOTES, LAYOUT_NOTES) if task in notes],
     }
 
 

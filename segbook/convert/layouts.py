@@ -13,6 +13,7 @@ Only discovery lives here; reading and checking the images is images.py's job.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,13 +138,32 @@ def _msd_entries(root: Path) -> list | None:
     return training if isinstance(first, str) and (root / first).is_file() else None
 
 
+def _msd_file(root: Path, real_root: Path, index: int, entry, key: str) -> Path:
+    """training[index][key] as a path; it must resolve (links followed) inside the download folder.
+
+    A hostile dataset.json could otherwise pull any readable file (`../../etc/...`, `/home/...`)
+    into the prepared dataset."""
+    where = f"{root / 'dataset.json'}: training[{index}]"
+    value = entry.get(key) if isinstance(entry, dict) else None
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise InvalidInput(f"{where}.{key} is not a file name: {value!r:.80}",
+                           hint='each training entry needs "image" and "label" paths like ./imagesTr/x.nii.gz')
+    real = Path(os.path.realpath(root / value))
+    if Path(value).is_absolute() or not real.is_relative_to(real_root):
+        raise InvalidInput(f"{where}.{key} {value!r:.80} points outside the download folder {root}",
+                           hint="a dataset.json may only name files inside --raw; fix the entry or the download")
+    return root / value
+
+
 def _discover_msd(root: Path, spec: dict, manifest) -> Discovery:
     data = _read_dataset_json(root)
     _check_channel_count(root, data.get("modality"), manifest)
     cases, seen = [], {}
-    for entry in data["training"]:
-        image, label = (root / entry.get("image", ""), root / entry.get("label", ""))
-        name = Path(entry.get("image", "")).name.removesuffix(".nii.gz")
+    real_root = Path(os.path.realpath(root))
+    for index, entry in enumerate(data["training"]):
+        image, label = (_msd_file(root, real_root, index, entry, "image"),
+                        _msd_file(root, real_root, index, entry, "label"))
+        name = Path(entry["image"]).name.removesuffix(".nii.gz")
         if not image.is_file():
             raise InvalidInput(f"case {name} has no image ({image})")
         if not label.is_file():
@@ -167,6 +187,11 @@ def _case_dirs(root: Path, spec: dict) -> list[Path]:
     return [p for p in sorted(root.glob(spec["cases"])) if p.is_dir() and not p.name.startswith(".")]
 
 
+def _has_case_folder(root: Path, spec: dict) -> bool:
+    """A folder matching `cases` that holds the label: `cases: "*"` alone would match a wrapper folder."""
+    return any(any(folder.glob(spec["label"].replace("{case}", folder.name))) for folder in _case_dirs(root, spec))
+
+
 def _discover_case_folders(root: Path, spec: dict, manifest) -> Discovery:
     cases, seen = [], {}
     for folder in _case_dirs(root, spec):
@@ -180,8 +205,12 @@ def _discover_case_folders(root: Path, spec: dict, manifest) -> Discovery:
 
 
 def _files_regex(pattern: str) -> re.Pattern:
+    """`{case}` may appear more than once (BIDS: sub-X/sub-X_ct.nii.gz): later ones must repeat the first."""
     parts = [re.escape(p).replace(r"\*", "[^/]*").replace(r"\?", "[^/]") for p in pattern.split("{case}")]
-    return re.compile("^" + "(?P<case>[^/]+)".join(parts) + "$")
+    regex = parts[0]
+    for index, part in enumerate(parts[1:]):
+        regex += ("(?P<case>[^/]+)" if index == 0 else "(?P=case)") + part
+    return re.compile("^" + regex + "$")
 
 
 def _discover_files(root: Path, spec: dict, manifest) -> Discovery:
@@ -209,7 +238,7 @@ def _add(cases: list, seen: dict, case_id: str, images: tuple, label: Path) -> N
 _DETECT = {
     "nnunet": lambda root, spec: _nnunet_ending(root) is not None,
     "msd": lambda root, spec: _msd_entries(root) is not None,
-    "case_folders": lambda root, spec: bool(_case_dirs(root, spec)),
+    "case_folders": lambda root, spec: _has_case_folder(root, spec),
     "files": lambda root, spec: any(root.glob(spec["label"].replace("{case}", "*"))),
 }
 _DISCOVER = {"nnunet": _discover_nnunet, "msd": _discover_msd,
