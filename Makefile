@@ -72,4 +72,7 @@ manifests: install ## regenerate manifests/datasets/*.yaml from manifests/refere
 manifests-check: install ## fail if the manifests differ from what the generator makes
 	$(BIN)/python scripts/generate_manifests.py --check
 
-.PHONY: test-deps manifests manifests-check
+datasets-doc: install ## regenerate docs/datasets.md (one row per dataset) from the manifests
+	$(BIN)/python scripts/datasets_doc.py
+
+.PHONY: test-deps manifests manifests-check datasets-doc

@@ -83,6 +83,7 @@ NIFTI_LAYOUTS = {
                              "Training/FLARE22_LabeledCase50/labels/{case}.nii.gz"),
     "Task029_LITS": files("LiTS training batches", ["*/volume-{case}.nii"], "*/segmentation-{case}.nii"),
     "Task034_Instance22": files("INSTANCE 2022 data/label", ["train/data/{case}.nii.gz"], "train/label/{case}.nii.gz"),
+    "Task036_KiPA22": files("KiPA22 train image/label", ["train/image/{case}.nii.gz"], "train/label/{case}.nii.gz"),
     "Task039_Parse22": folders("Parse22 case folders", "train/*", ["image/{case}.nii.gz"], "label/{case}.nii.gz"),
     "Task040_ATM22": files("ATM22 training batches", ["*/imagesTr/{case}_0000.nii.gz"],
                            "*/labelsTr/{case}_0000.nii.gz"),
@@ -110,6 +111,7 @@ NIFTI_LAYOUTS = {
                                "train/labelsTr/lb{case}.nii.gz"),
     "Task556_FeTA2022_all": files("FeTA 2022 BIDS", ["{case}/anat/{case}_rec-*_T2w.nii.gz"],
                                   "{case}/anat/{case}_rec-*_dseg.nii.gz"),
+    "Task559_WORD": files("WORD imagesTr/labelsTr", ["imagesTr/{case}.nii.gz"], "labelsTr/{case}.nii.gz"),
     "Task603_MMWHS": files("MM-WHS 2017 ct_train", ["ct_train/ct_train_{case}_image.nii.gz"],
                            "ct_train/ct_train_{case}_label.nii.gz",
                            # myocardium, LA, LV, RA, RV, ascending aorta, pulmonary artery
@@ -143,6 +145,11 @@ LAYOUT_NOTES = {
     "Task023_FLARE22": "The download's labelled folder holds 50 cases; SegBook lists 70 (tuning cases too?): "
                        "unverified.",
     "Task029_LITS": "Both 'Training Batch' folders are read; the same CTs are MSD Task03 (its tar needs no login).",
+    "Task036_KiPA22": "Images are read as stored. The SAT converter subtracts 1000 (intensities stored offset "
+                      "from HU); whether SegBook did is unknown. nnU-Net's CT normalisation (foreground percentile "
+                      "clip, then z-score) cancels a constant offset up to float rounding.",
+    "Task559_WORD": "The download is a password-protected zip: unpack it with the password its owners send, then "
+                    "pass the folder as --raw.",
     "Task040_ATM22": "Label files carry the _0000 suffix like the images (as the SAT converter reads them).",
     "Task083_VerSe2020": "nnU-Net v1 reorients VerSe to RAS before training; the kit keeps each file's own "
                          "orientation (its content hash is orientation-aware).",
@@ -286,7 +293,7 @@ def bibtex(text: str) -> str | None:
     return "\n".join(lines) + "\n" if lines and lines[0] else None
 
 
-def build(row, paper, info, ids, groups, short_names) -> dict:
+def build(row, paper, info, ids, groups, short_names, sources) -> dict:
     task = row["Dataset"]
     labels, corrections, pairs = fix_labels(task, ast.literal_eval(row["Category-EN"]))
     display, homepage = paper["display_name"], (info.get("数据集主页") or "").strip() or None
@@ -320,7 +327,7 @@ def build(row, paper, info, ids, groups, short_names) -> dict:
         "source": {"homepage": homepage, "licence": "CC-BY-SA-4.0" if msd else "unknown",
                    "access": "open" if msd else "unknown", "url": MSD_MIRROR.format(msd) if msd else None,
                    "framework": row["Framework"], "citation": bibtex(info.get("bib", ""))},
-        "prepare": {"layouts": layouts + [{"kind": "nnunet"}]},
+        "prepare": {"formats": sources[task]["formats"], "layouts": layouts + [{"kind": "nnunet"}]},
         "corrections": corrections,
         "notes": [notes[task] for notes in (IDENTITY_NOTES, LAYOUT_NOTES) if task in notes],
     }
@@ -384,7 +391,10 @@ def generate() -> dict[str, str]:
         raise SystemExit(f"no detailed info for {missing}")
     ids, groups = resolve_nnunet_ids(tasks), class_groups()
     short_names = Counter(t.split("_", 1)[1].casefold() for t in tasks)
-    built = [build(row, papers[row["Dataset"]], infos[norm_key(row["Dataset"])], ids, groups, short_names)
+    sources = {r["task_id"]: r for r in read_csv("dataset_sources.csv")}
+    if set(sources) != set(tasks):
+        raise SystemExit("dataset_sources.csv does not list the 87 datasets")
+    built = [build(row, papers[row["Dataset"]], infos[norm_key(row["Dataset"])], ids, groups, short_names, sources)
              for row in rows]
     primary = {n.casefold() for m in built + [DEMO] for n in (m["task_id"], m["display_name"])}
     out = {f"{DEMO['task_id']}.yaml": render(DEMO)}

@@ -135,6 +135,7 @@ def _check_source(c: _Checker, source):
 def _check_prepare(c: _Checker, prepare):
     c.type("prepare", prepare, dict)
     c.type("prepare.from", prepare.get("from"), str, optional=True)
+    c.type("prepare.formats", prepare.get("formats"), str, optional=True)  # the download's files, as its source says
     layouts = prepare.get("layouts")
     c.type("prepare.layouts", layouts, list)
     if not layouts:

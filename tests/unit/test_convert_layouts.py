@@ -120,7 +120,8 @@ def test_brats2015_nested_mha_folders_keep_hgg_and_lgg_apart(tmp_path):
 
 
 @pytest.mark.parametrize("task, family", [("Task899_BraTS2023_GLI", "GLI"), ("Task898_BraTS2023_MEN", "MEN"),
-                                          ("Task896_BraTS2023_PED", "PED")])
+                                          ("Task896_BraTS2023_PED", "PED"), ("Task894_BraTS2023_MET", "MET"),
+                                          ("Task895_BraTS2023_SSA", "SSA")])
 def test_brats2023_case_folders(tmp_path, task, family):
     manifest = load_copy(tmp_path, task)
     result = _prepare(manifest, brats2023_tree(tmp_path / "train", family, 8), tmp_path / "out")
