@@ -34,6 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import repro_engine  # the sibling module, found from this script's folder
 
+from segbook.verify.compared import compared_hashes, union_of_names
+
 REPO = Path(__file__).resolve().parents[1]
 EXIT_DIFFERENCES, EXIT_ENVIRONMENT = 1, 78
 
@@ -85,24 +87,16 @@ def receipt_of(out: Path) -> Path:
     return found[0]
 
 
-def hashes_of(receipt: dict) -> dict[str, str | None]:
-    """Every hash determinism promises, flattened: name -> value."""
-    hashes = receipt["hashes"]
-    flat = {"split": hashes.get("split"), "plans": hashes.get("plans"), "final_weights": hashes.get("final_weights")}
-    pretrained = hashes.get("pretrained_weights") or {}
-    flat["pretrained_weights.file_sha256"] = pretrained.get("file_sha256")
-    flat["pretrained_weights.tensor_sha256"] = pretrained.get("tensor_sha256")
-    for case, value in sorted((hashes.get("predictions") or {}).items()):
-        flat[f"prediction {case}"] = value
-    flat["dataset"] = receipt.get("dataset", {}).get("dataset_sha256")
-    return flat
+def hashes_of(receipt: dict) -> dict[str, object]:
+    """Every hash determinism promises, flattened: name -> value (verify --against compares the same list)."""
+    return compared_hashes(receipt)
 
 
 def hash_rows(receipts: dict[str, dict]) -> list[dict]:
     """One row per hash: its name, the value in each receipt (run order), and whether all agree."""
     tables = {name: hashes_of(r) for name, r in receipts.items()}
     rows = []
-    for key in sorted(set().union(*tables.values())):
+    for key in union_of_names(*tables.values()):
         values = [tables[name].get(key) for name in receipts]
         rows.append({"hash": key, "values": values, "agree": values[0] is not None and len(set(values)) == 1})
     return rows
@@ -112,7 +106,7 @@ def compare(receipts: dict[str, dict]) -> list[str]:
     """Print one row per hash; return the names of the hashes that differ (or are missing)."""
     print(f"{'hash':<36}" + "".join(f"{name:<18}" for name in receipts) + "agree")
     for row in hash_rows(receipts):
-        cells = "".join(f"{(v or 'MISSING')[:16]:<18}" for v in row["values"])
+        cells = "".join(f"{str(v or 'MISSING')[:16]:<18}" for v in row["values"])
         print(f"{row['hash']:<36}{cells}{'yes' if row['agree'] else 'NO'}")
     return [row["hash"] for row in hash_rows(receipts) if not row["agree"]]
 

@@ -23,6 +23,7 @@ from segbook.core.errors import InvalidInput
 from segbook.core.layout import CASE_FILE_ENDING
 from segbook.core.receipt import RECEIPT_NAME, load_receipt
 from segbook.core.splits import Split
+from segbook.verify.compared import COMPARED_HASHES, compared_hashes, union_of_names
 from segbook.verify.fields import field, name_map
 from segbook.verify.finding import Finding
 from segbook.verify.parts import receipt_parts
@@ -30,8 +31,6 @@ from segbook.verify.rederive import check_against_lock, rederive_metrics
 
 __all__ = ["COMPARED_HASHES", "Finding", "check_expected", "check_files", "compare_receipts", "receipt_path"]
 
-# what must agree between two runs of the same dataset x configuration x seed
-COMPARED_HASHES = ("split", "plans", "final_weights", "predictions")
 
 
 def receipt_path(path: Path) -> Path:
@@ -107,25 +106,18 @@ def check_files(path: Path, progress: Callable[[str], None] = lambda msg: None, 
 
 
 def _hashes_of(path: Path) -> dict:
-    receipt = load_receipt(receipt_path(path))
     where = receipt_path(path)
-    hashes = field(receipt, "hashes", dict, where)
+    receipt = load_receipt(where)
+    field(receipt, "hashes", dict, where)
     name_map(receipt, "hashes.predictions", where)
     field(receipt, "dataset", dict, where)
-    return {"dataset": receipt["dataset"].get("dataset_sha256"), **hashes}
+    return compared_hashes(receipt)
 
 
 def compare_receipts(reference: Path, other: Path) -> list[Finding]:
-    """Do two runs agree on every hash that determinism promises?"""
+    """Do two runs agree on every hash that determinism promises? (the list repro-check compares too)"""
     a, b = _hashes_of(reference), _hashes_of(other)
-    findings = [Finding("dataset", a["dataset"], b["dataset"])]
-    for key in COMPARED_HASHES:
-        if key == "predictions":
-            cases = sorted(set(a["predictions"]) | set(b["predictions"]))
-            findings += [Finding(f"prediction {c}", a["predictions"].get(c), b["predictions"].get(c)) for c in cases]
-        else:
-            findings.append(Finding(key, a.get(key), b.get(key)))
-    return findings
+    return [Finding(name, a.get(name), b.get(name)) for name in union_of_names(a, b)]
 
 
 def _expected_metrics(expected_file: Path) -> dict:

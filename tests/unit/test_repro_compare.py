@@ -69,3 +69,26 @@ def test_runtime_record_must_name_podman_and_the_image():
     receipts["podman"]["runtime"]["image_digest"] = None
     receipts["apptainer-like"]["runtime"]["kind"] = "native"
     assert len(script.check_runtime_record(receipts, "sha256:" + "1" * 64)) == 2
+
+
+def test_verify_against_and_repro_check_compare_the_same_hashes(tmp_path):
+    """One list: every row repro-check prints is a finding of `verify --against`, and back."""
+    import json  # noqa: PLC0415
+
+    from segbook.core.receipt import SCHEMA  # noqa: PLC0415
+    from segbook.verify import compare_receipts  # noqa: PLC0415
+
+    script = load_script()
+    paths = []
+    for name in ("a", "b"):
+        body = {"schema": SCHEMA, "kit": {}, "configuration": {}, "files": {}, "metrics": {}, **copy.deepcopy(RECEIPT)}
+        if name == "b":
+            body["hashes"]["pretrained_weights"]["tensor_sha256"] = "7" * 64
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(body))
+        paths.append(path)
+    rows = script.hash_rows({"a": json.loads(paths[0].read_text()), "b": json.loads(paths[1].read_text())})
+    findings = compare_receipts(*paths)
+    assert [row["hash"] for row in rows] == [f.what for f in findings]
+    assert [row["hash"] for row in rows if not row["agree"]] == [f.what for f in findings if not f.ok] \
+        == ["pretrained_weights.tensor_sha256"]
