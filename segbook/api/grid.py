@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from segbook.core.progress import Progress, no_progress
 from segbook.core.protocol import TrainingOptions
 from segbook.core.settings import Settings
+from segbook.report.acceptance import DEFAULT_RULE
 
 if TYPE_CHECKING:
     from segbook.grid.gridfile import Grid
@@ -130,11 +131,12 @@ def status(grid_dir: Path, settings: Settings) -> StatusOutcome:
 class ReportOutcome:
     target: Path  # the folder written
     files: list[str]
-    headline: dict  # cells, done, within tolerance
+    headline: dict  # cells, done, reproduce ("k/n"), unverified, rule
 
 
 def report(grid_dir: Path, settings: Settings, *, tolerance: float, out_dir: Path | None = None,
-           force: bool = False) -> ReportOutcome:
+           force: bool = False, rule: str = DEFAULT_RULE, verify: bool = True,
+           progress=lambda message: None) -> ReportOutcome:
     """The reproduction ledger: our Dice next to the paper's for every cell (default: GRID/report)."""
     from segbook.catalog import load_catalog  # noqa: PLC0415 - PyYAML on use
     from segbook.grid.gridfile import read_grid  # noqa: PLC0415 - numpy on use
@@ -143,7 +145,8 @@ def report(grid_dir: Path, settings: Settings, *, tolerance: float, out_dir: Pat
 
     the_grid = read_grid(grid_dir)
     cells, _ = grid_status(the_grid, settings.lock_mode)
-    ledger = build_ledger(the_grid, cells, load_catalog(settings.manifests_dir), tolerance)
+    ledger = build_ledger(the_grid, cells, load_catalog(settings.manifests_dir), tolerance, rule=rule, verify=verify,
+                          progress=progress)
     target = out_dir or the_grid.folder / "report"
     files = write_ledger(target, the_grid, ledger, tolerance, force)
     return ReportOutcome(target, files, ledger.headline)

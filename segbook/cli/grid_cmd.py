@@ -11,9 +11,8 @@ from pathlib import Path
 import click
 
 from segbook.api import grid as api
-from segbook.cli.options import cli_settings, device_option, progress_printer, schedule_options
+from segbook.cli.options import cli_settings, device_option, progress_printer, schedule_options, seed_option
 from segbook.core.errors import UsageProblem
-from segbook.core.protocol import DEFAULT_SEED
 
 GRID_ARG = click.argument("grid_dir", metavar="GRID", type=click.Path(path_type=Path))
 
@@ -67,7 +66,7 @@ def _parse_weights(values) -> tuple[tuple[str, Path], ...]:
               help="Folder holding the registry's checkpoint files (default: $SEGBOOK_WEIGHTS_DIR).")
 @click.option("--trust-unpinned", is_flag=True, help="Accept checkpoints not pinned in manifests/weights.yaml.")
 @schedule_options
-@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
+@seed_option("The seed of every cell.")
 @click.option("--deterministic/--no-deterministic", default=True, show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=None, help="Compute threads per cell.")
 @click.option("--data-workers", type=click.IntRange(0), default=None, help="Augmentation workers per cell.")

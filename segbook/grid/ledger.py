@@ -8,18 +8,22 @@ from the done cells, each with its count of datasets. The comparison itself is s
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from segbook.core.fsio import atomic_directory
 from segbook.grid.gridfile import Grid
 from segbook.report import tables
+from segbook.report.acceptance import DEFAULT_RULE, NO_PAPER, describe_rule
 from segbook.report.paper import dataset_attributes
-from segbook.report.receipts import CONFIG_TO_PAPER, latest_runs, load_runs
+from segbook.report.receipts import CONFIG_TO_PAPER, latest_runs
 from segbook.report.render import ReportContent, Section, to_html, to_markdown
+from segbook.report.verification import UNVERIFIED
 
 LONG_COLUMNS = ["task_id", "dataset", "modality", "target", "size", "configuration", "paper_key", "fold", "state",
-                "dsc", "dsc_paper", "diff", "within", "restarts", "detail", "receipt"]
+                "dsc", "dsc_paper", "diff", "within", "acceptance", "reproduces", "verified", "restarts", "detail",
+                "receipt"]
 
 
 @dataclass
@@ -64,10 +68,24 @@ def _one_per_pair(long):
     return long.__class__(rows).set_index(["task_id", "configuration"])
 
 
-def build_ledger(grid: Grid, statuses, catalog, tolerance: float = tables.DEFAULT_TOLERANCE_POINTS) -> Ledger:
+def _accepted(statuses, catalog, tolerance: float, rule: str, verify: bool, progress):
+    """segbook report's acceptance of the done cells (verification, bootstrap interval, tolerance),
+    keyed by receipt path; and the runs behind it."""
+    from segbook.report.build import cells_with_acceptance  # noqa: PLC0415 - pandas/scipy on use
+
+    done = [Path(s.receipt) for s in statuses if s.state == "done" and s.receipt]
+    if not done:
+        return {}, None
+    runs, table, _ = cells_with_acceptance(done, tolerance, rule, verify, None, catalog, progress)
+    return {os.path.realpath(row["receipt"]): row for row in table.to_dict("records")}, runs
+
+
+def build_ledger(grid: Grid, statuses, catalog, tolerance: float = tables.DEFAULT_TOLERANCE_POINTS, *,
+                 rule: str = DEFAULT_RULE, verify: bool = True, progress=lambda message: None) -> Ledger:
     import pandas as pd  # noqa: PLC0415
 
     attributes = dataset_attributes(catalog, sorted({s.task_id for s in statuses}))
+    accepted, runs = _accepted(statuses, catalog, tolerance, rule, verify, progress)
     rows = []
     for s in statuses:
         attrs = attributes[s.task_id]
@@ -75,10 +93,13 @@ def build_ledger(grid: Grid, statuses, catalog, tolerance: float = tables.DEFAUL
         paper = attrs["paper"].get(key, float("nan")) if key else float("nan")
         dsc = _percent(s.mean_dice) if s.state == "done" else float("nan")
         diff = dsc - paper
+        judged = accepted.get(os.path.realpath(s.receipt), {}) if s.state == "done" and s.receipt else {}
         rows.append({"task_id": s.task_id, "dataset": attrs["dataset"], "modality": attrs["modality"],
                      "target": attrs["target"], "size": attrs["size"], "configuration": s.configuration,
                      "paper_key": key, "fold": s.fold, "state": s.state, "dsc": dsc, "dsc_paper": paper,
                      "diff": diff, "within": None if diff != diff else bool(abs(diff) <= tolerance),
+                     "acceptance": judged.get("acceptance"), "reproduces": judged.get("reproduces"),
+                     "verified": judged.get("verified"),
                      "restarts": s.restarts, "detail": s.error or s.detail, "receipt": s.receipt})
     long = pd.DataFrame(rows, columns=LONG_COLUMNS)
     pick = _one_per_pair(long)
@@ -91,12 +112,13 @@ def build_ledger(grid: Grid, statuses, catalog, tolerance: float = tables.DEFAUL
     state_matrix = pd.DataFrame([[pick["state"].get((t, c), "") for c in order] for t in datasets],
                                 index=datasets, columns=order)
     ledger = Ledger(long, wide, diff_matrix, state_matrix)
-    done = [s.receipt for s in statuses if s.state == "done" and s.receipt]
-    within = long["within"].dropna()
+    judged = long[long["acceptance"].notna() & (long["acceptance"] != NO_PAPER)]
     ledger.headline = {"cells": len(long), "done": int((long["state"] == "done").sum()),
-                       "within": f"{int(within.sum())}/{len(within)}"}
-    if done:
-        latest = latest_runs(load_runs([Path(p) for p in done]))
+                       "reproduce": f"{int(judged['reproduces'].fillna(False).astype(bool).sum())}/{len(judged)}",
+                       "unverified": int((long["verified"] == UNVERIFIED).sum()),
+                       "rule": describe_rule(rule, tolerance)}
+    if runs is not None:
+        latest = latest_runs(runs)
         if len(latest):
             table = tables.comparison(latest, dataset_attributes(catalog, sorted(latest["task_id"].unique())),
                                       tolerance)
@@ -108,8 +130,9 @@ def build_ledger(grid: Grid, statuses, catalog, tolerance: float = tables.DEFAUL
 
 def ledger_content(grid: Grid, ledger: Ledger, tolerance: float, heatmap: Path | None) -> ReportContent:
     h = ledger.headline
-    intro = [f"Grid {grid.folder} ({grid.sha256[:12]}): {h['cells']} cells, {h['done']} done; {h['within']} of "
-             f"the done cells with a paper value are within ±{tolerance:g} DSC points of it.",
+    intro = [f"Grid {grid.folder} ({grid.sha256[:12]}): {h['cells']} cells, {h['done']} done; {h['reproduce']} of "
+             f"the done cells with a paper value reproduce it ({h['rule']}; a cell whose receipt does not "
+             f"verify never does: {h['unverified']} unverified). The same rule as `segbook report`.",
              "Cells read `ours / paper` (DSC %) when done, `state / paper` otherwise. Groups and gains below are "
              "recomputed from the done cells trained on all training cases (fold all); n_datasets counts them."]
     sections = [Section("Ledger: datasets x configurations", ledger.wide, "", "ledger_wide.csv"),

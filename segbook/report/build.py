@@ -46,8 +46,10 @@ def _unverified_lines(table, verification) -> list[str]:
             for r in bad.to_dict("records")]
 
 
-def _cells(found, tolerance, rule, verify, cuts, catalog, progress):
-    """Runs, the per-cell comparison with intervals and acceptance, and the verification of each."""
+def cells_with_acceptance(found, tolerance, rule, verify, cuts, catalog, progress):
+    """Runs, the per-cell comparison with intervals and acceptance, and the verification of each.
+
+    The one acceptance of the kit: `segbook report` and `segbook grid report` both call this."""
     cases: dict = {}
     runs = load_runs(found, cases)
     latest = latest_runs(runs)
@@ -64,7 +66,7 @@ def _cells(found, tolerance, rule, verify, cuts, catalog, progress):
 
 def _receipt_content(receipts, tolerance, cuts, catalog, folder: Path, *, rule=acceptance.DEFAULT_RULE,
                      verify=False, progress=lambda message: None) -> tuple[ReportContent, dict]:
-    runs, table, verification = _cells(receipts, tolerance, rule, verify, cuts, catalog, progress)
+    runs, table, verification = cells_with_acceptance(receipts, tolerance, rule, verify, cuts, catalog, progress)
     warnings = consistency_warnings(runs)
     no_paper = sorted(set(table.loc[table["dsc_paper"].isna(), "configuration"] + " on "
                           + table.loc[table["dsc_paper"].isna(), "task_id"]))

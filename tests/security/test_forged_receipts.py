@@ -102,7 +102,7 @@ def test_grid_status_report_and_submit_never_trust_a_forged_receipt(spleen_grid)
     assert cell["state"] == "broken" and cell["mean_dice"] is None and "damaged receipt" in cell["error"]
     report = run_segbook("grid", "report", str(grid), env=env)
     assert report.returncode == 0, report.stderr
-    assert re.search(r"1 cells, 0 done, 0/0 within", report.stdout), report.stdout
+    assert re.search(r"1 cells, 0 done, 0/0 reproduce", report.stdout), report.stdout
     submit = run_segbook("grid", "submit", str(grid), "--dry-run", env=env)
     assert "1 done" not in submit.stdout, submit.stdout
 
