@@ -83,7 +83,10 @@ def _torch_load(path: Path):
         return torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
 
 
-def _load_object(path: Path):
+RUN_CHECKPOINT_HINT = "pass --force to start the run over"
+
+
+def _load_object(path: Path, damaged_hint: str | None = None):
     if not path.exists():
         raise InputMissing(f"checkpoint {path} does not exist",
                            hint="check the path given to --weights, or run `segbook weights`")
@@ -100,15 +103,15 @@ def _load_object(path: Path):
                 f"refusing to unpickle {path}: it is not a plain checkpoint ({detail})",
                 hint="only tensors, plain containers and numpy scalars are loaded; "
                      "get the file from its official source") from exc
-        raise _corrupt(path, exc) from exc
+        raise _corrupt(path, exc, damaged_hint) from exc
     except Exception as exc:  # any other parse failure (zip, struct, EOF, ...) is a damaged file
-        raise _corrupt(path, exc) from exc
+        raise _corrupt(path, exc, damaged_hint) from exc
 
 
-def _corrupt(path: Path, exc: Exception) -> InvalidInput:
+def _corrupt(path: Path, exc: Exception, hint: str | None = None) -> InvalidInput:
     first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
     return InvalidInput(f"checkpoint {path} is corrupt or truncated ({first[:160]})",
-                        hint="download the file again and compare its sha256")
+                        hint=hint or "download the file again and compare its sha256")
 
 
 def _strip_wrapper_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -156,7 +159,7 @@ def read_training_checkpoint(path: str | Path) -> dict:
     nnU-Net loads these with full unpickling; the kit's trainer and predictor load them here
     instead, so a pickle planted in a run folder is refused (InvalidInput) before it runs."""
     path = Path(path)
-    obj = _load_object(path)
+    obj = _load_object(path, damaged_hint=RUN_CHECKPOINT_HINT)  # the kit wrote it: redo, not re-download
     if not isinstance(obj, Mapping) or "network_weights" not in obj:
         raise InvalidInput(f"checkpoint {path} is not an nnU-Net v2 training checkpoint (no network_weights)",
                            hint="pass --force to start the run over")

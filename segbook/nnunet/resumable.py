@@ -33,6 +33,7 @@ from segbook.core.errors import ExitCode, InvalidInput, SegbookError
 from segbook.core.fsio import atomic_write_json
 from segbook.core.run_state import TRAIN_STATE_NAME
 from segbook.core.timefmt import now_iso
+from segbook.models.checkpoint_integrity import check_seal, sealed
 from segbook.models.official_format import atomic_torch_save
 
 PARTIAL_KEY = "segbook_partial_epoch"  # extra checkpoint entry: {"epoch", "losses"} of an unfinished epoch
@@ -154,7 +155,7 @@ class ResumableTraining:
         }
         if partial is not None:
             checkpoint[PARTIAL_KEY] = partial
-        atomic_torch_save(checkpoint, filename, overwrite=True)
+        atomic_torch_save(sealed(checkpoint), filename, overwrite=True)
         name = Path(filename).name
         if name in RESUME_POINTS:
             self._segbook_last_save = time.monotonic()
@@ -172,13 +173,19 @@ class ResumableTraining:
 
         if not self.was_initialized:
             self.initialize()
+        where = filename_or_checkpoint if isinstance(filename_or_checkpoint, str | Path) else "(in memory)"
         try:
             checkpoint = (read_training_checkpoint(filename_or_checkpoint)
                           if isinstance(filename_or_checkpoint, str | Path) else dict(filename_or_checkpoint))
+            check_seal(checkpoint, where)
             if checkpoint.get("trainer_name") not in (None, self.__class__.__name__):
-                raise InvalidInput(f"{filename_or_checkpoint} was written by {checkpoint.get('trainer_name')}, "
+                raise InvalidInput(f"{where} was written by {checkpoint.get('trainer_name')}, "
                                    f"not {self.__class__.__name__}", hint="pass --force to start the run over")
-            self._segbook_restore(checkpoint)
+            try:
+                self._segbook_restore(checkpoint)
+            except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+                raise InvalidInput(f"checkpoint {where} cannot be resumed from: {type(exc).__name__}: {exc}"[:300],
+                                   hint="pass --force to start the run over") from exc
         except SegbookError as exc:
             report_and_exit(exc)
 

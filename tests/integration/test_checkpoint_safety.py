@@ -100,3 +100,34 @@ def test_missing_checkpoint_stops_the_run_instead_of_restarting_it(demo_out, dem
     assert "checkpoint_latest.pth is gone" in error and "--force" in hint
     # nothing was trained again: the fold folder is exactly as it was
     assert {p.name: p.stat().st_mtime_ns for p in _fold_dir(run_dir).iterdir()} == before
+
+
+def test_a_bit_flipped_checkpoint_is_refused_not_resumed(demo_out, demo_runs, tmp_path):
+    """torch loads a zip whose tensor bytes changed without a word; the checkpoint's seal does not."""
+    from tests.unit.test_checkpoint_seal import flip_a_tensor_bit  # noqa: PLC0415
+
+    root, run_dir = _copy_run(demo_out, demo_runs, tmp_path)
+    latest = _as_interrupted(run_dir)
+    flip_a_tensor_bit(latest)
+    result = run_segbook(*CELL, "--out", str(root))
+    assert result.returncode == 65, result.stderr
+    error, hint = _two_line_error(result.stderr)
+    assert "checkpoint_latest.pth is damaged" in error and "--force" in hint
+    assert not (run_dir / "receipt.json").exists()
+
+
+def test_a_checkpoint_missing_an_entry_is_65_not_a_crash(demo_out, demo_runs, tmp_path):
+    """Even re-sealed by hand (so only the missing entry is wrong), it is refused in two lines."""
+    from segbook.models.checkpoint import read_training_checkpoint  # noqa: PLC0415
+    from segbook.models.checkpoint_integrity import INTEGRITY_KEY, sealed  # noqa: PLC0415
+
+    root, run_dir = _copy_run(demo_out, demo_runs, tmp_path)
+    latest = _as_interrupted(run_dir)
+    checkpoint = {k: v for k, v in read_training_checkpoint(latest).items() if k not in ("init_args", INTEGRITY_KEY)}
+    edited = latest.with_name("edited.pth")  # never write over the file the tensors are mapped from
+    torch.save(sealed(checkpoint), edited)
+    edited.replace(latest)
+    result = run_segbook(*CELL, "--out", str(root))
+    assert result.returncode == 65, result.stderr
+    error, hint = _two_line_error(result.stderr)
+    assert "cannot be resumed from" in error and "init_args" in error and "--force" in hint
