@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from segbook.core.confined import write_inside
 from segbook.core.errors import OutputBlocked, UsageProblem
-from segbook.core.fsio import atomic_write_text
 
 TEMPLATE = "segbook-reproduce.yml"
 DEFAULT_PATH = Path(".github/workflows") / TEMPLATE
@@ -97,13 +97,14 @@ def init(request: CiInitRequest) -> CiInitResult:
     values = check_values(request.image, request.kit_repository, request.kit_revision)
     values["SEGBOOK_RECEIPTS"] = _repo_path(request.receipts, "--receipts", may_be_empty=True)
     values["SEGBOOK_REFERENCE"] = _repo_path(request.reference, "--reference")
-    target = Path(request.repo) / _repo_path(str(request.path), "--path")
+    relative = Path(_repo_path(str(request.path), "--path"))
     if not Path(request.repo).is_dir():
         raise UsageProblem(f"--repo {request.repo} is not a folder")
-    if target.exists() and not request.force:
-        raise OutputBlocked(f"{target} already exists", hint="pass --force to replace it")
+    target = Path(request.repo) / relative
     try:
-        atomic_write_text(target, render(values))
+        # resolved for real, links followed: a lexical check misses a linked .github (segbook.core.confined)
+        write_inside(Path(request.repo), relative, render(values).encode("utf-8"), replace=request.force,
+                     option="--path")
     except OSError as exc:
         raise OutputBlocked(f"cannot write {target}: {exc.strerror or exc}") from exc
     return CiInitResult(target, values["SEGBOOK_REFERENCE"])

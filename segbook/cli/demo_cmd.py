@@ -6,9 +6,17 @@ import sys
 
 import click
 
-from segbook.api import DEFAULT_SEED, DEMO_EPOCHS, DEMO_ITERATIONS, DEMO_PRETRAIN_STEPS, DemoRequest
+from segbook.api import DEMO_EPOCHS, DEMO_ITERATIONS, DEMO_PRETRAIN_STEPS, DemoRequest
 from segbook.api import demo as run
-from segbook.cli.options import cli_settings, device_option, force_option, out_option, progress_printer, verbose_option
+from segbook.cli.options import (
+    cli_settings,
+    device_option,
+    force_option,
+    out_option,
+    progress_printer,
+    seed_option,
+    verbose_option,
+)
 from segbook.core.signals import install_stop_handlers
 
 SYNTHETIC_NOTE = ("These data are SYNTHETIC phantoms made by the kit: the numbers show that the pipeline "
@@ -21,8 +29,7 @@ SYNTHETIC_NOTE = ("These data are SYNTHETIC phantoms made by the kit: the number
 @click.option("--iterations-per-epoch", type=click.IntRange(1), default=DEMO_ITERATIONS, show_default=True)
 @click.option("--pretrain-steps", type=click.IntRange(1), default=DEMO_PRETRAIN_STEPS, show_default=True,
               help="Steps of the stand-in pre-training on CT-like phantoms.")
-@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
-              help="Seed of the pre-training and of both runs (the demo data are fixed).")
+@seed_option("Seed of the pre-training and of both runs (the demo data are fixed).")
 @device_option
 @force_option
 @verbose_option

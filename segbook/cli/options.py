@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from segbook.core import crashlog
-from segbook.core.protocol import DEFAULT_SEED, PROTOCOL_EPOCHS, PROTOCOL_ITERATIONS
+from segbook.core.protocol import DEFAULT_SEED, PROTOCOL_EPOCHS, PROTOCOL_ITERATIONS, SEED_MAX, SEED_MIN
 from segbook.core.settings import Settings, load_settings
 
 
@@ -91,9 +91,14 @@ def determinism_options(func):
     func = click.option("--deterministic/--no-deterministic", default=True, show_default=True,
                         help="Seed every RNG, deterministic kernels, fixed threads and batch order: two "
                              "runs give bit-identical weights and predictions on the same device class.")(func)
-    func = click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
-                        help="The one seed every RNG is derived from (recorded in the receipt).")(func)
+    func = seed_option("The one seed every RNG is derived from (recorded in the receipt).")(func)
     return func
+
+
+def seed_option(help_text: str):
+    """--seed, bounded to what every RNG takes: a bigger one would fail every cell after prepare."""
+    return click.option("--seed", type=click.IntRange(SEED_MIN, SEED_MAX), default=DEFAULT_SEED, show_default=True,
+                        help=f"{help_text} {SEED_MIN} to {SEED_MAX}.")
 
 
 def device_option(func):

@@ -12,13 +12,13 @@ Only discovery lives here; reading and checking the images is images.py's job.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from segbook.core.errors import InvalidInput, UsageProblem
+from segbook.core.untrusted import read_json
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -59,8 +59,8 @@ def layout_title(spec: dict) -> str:
 
 def _read_dataset_json(root: Path) -> dict:
     try:
-        data = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = read_json(root / "dataset.json")
+    except OSError as exc:
         raise InvalidInput(f"{root / 'dataset.json'} cannot be read: {exc}") from exc
     if not isinstance(data, dict):
         raise InvalidInput(f"{root / 'dataset.json'} is not a JSON object")

@@ -6,7 +6,6 @@ manifest (kind: user); its lock will live next to it (<file>.lock).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -15,6 +14,7 @@ from segbook.catalog.manifest import DatasetManifest
 from segbook.catalog.schema import TARGETS
 from segbook.convert.layouts import discover
 from segbook.core.errors import InputMissing, InvalidInput, UsageProblem
+from segbook.core.untrusted import read_json
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ID_IN_NAME = re.compile(r"^(?:Dataset|Task)(\d{2,3})_")
@@ -27,8 +27,8 @@ def _dataset_json(raw: Path) -> dict:
     if not path.is_file():
         raise InputMissing(f"{raw} has no dataset.json", hint="init reads an nnU-Net or MSD task folder")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = read_json(path)
+    except OSError as exc:
         raise InvalidInput(f"{path} cannot be read: {exc}") from exc
     if not isinstance(data, dict):
         raise InvalidInput(f"{path} is not a JSON object")

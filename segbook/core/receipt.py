@@ -6,12 +6,12 @@ Paths inside are relative to the run folder, so a run folder can be moved or arc
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from segbook.core.errors import InputMissing, InvalidInput
 from segbook.core.fsio import atomic_write_json
 from segbook.core.timefmt import now_iso
+from segbook.core.untrusted import read_json
 
 SCHEMA = "segbook-receipt/1"
 RECEIPT_NAME = "receipt.json"
@@ -27,8 +27,8 @@ def read_receipt_json(path: Path) -> dict:
     """The receipt's JSON object, checked for the schema only (segbook report reads this way and
     names each missing block itself); InvalidInput naming the file otherwise."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = read_json(Path(path), what="receipt")
+    except OSError as exc:
         raise InvalidInput(f"cannot read receipt {path}: {exc.__class__.__name__}: {exc}") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise InvalidInput(f"{path} is not a {SCHEMA} receipt (schema: "

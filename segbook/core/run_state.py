@@ -11,14 +11,15 @@ Only the process holding the run's lock writes this file, always atomically.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from segbook.core.errors import InvalidInput
 from segbook.core.fsio import atomic_write_json
 from segbook.core.timefmt import now_iso
+from segbook.core.untrusted import read_json
 
 FORMAT = "segbook-run-state/1"
 NAME = "run_state.json"
@@ -69,19 +70,19 @@ class RunState:
 def read_run_state(run_dir: Path) -> RunState:
     """The run's history; an absent or unreadable file is an empty history (never an error)."""
     try:
-        data = json.loads((Path(run_dir) / NAME).read_text(encoding="utf-8"))
+        data = read_json(Path(run_dir) / NAME)
         if data.get("format") != FORMAT:
             return RunState()
         return RunState([Invocation.from_dict(i) for i in data.get("invocations", []) if isinstance(i, dict)])
-    except (OSError, ValueError, TypeError, AttributeError):
+    except (OSError, ValueError, TypeError, AttributeError, KeyError, InvalidInput):
         return RunState()
 
 
 def read_train_state(run_dir: Path) -> dict | None:
     """The trainer's last word: {"checkpoint", "epoch", "iteration", "epochs", "written"}, or None."""
     try:
-        data = json.loads((Path(run_dir) / TRAIN_STATE_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_json(Path(run_dir) / TRAIN_STATE_NAME)
+    except (OSError, ValueError, InvalidInput):
         return None
     return data if isinstance(data, dict) else None
 

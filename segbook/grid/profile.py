@@ -8,6 +8,7 @@ Every key is known and checked: a typo (`gpu_typ`) or a value sbatch would choke
 from __future__ import annotations
 
 import re
+import reprlib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -25,6 +26,9 @@ _MODULE = re.compile(r"^[A-Za-z0-9_.+/-]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 GPU_REQUESTS = ("gres", "gpus", "none")  # --gres=gpu[:type]:N | --gpus=[type:]N | no GPU (CPU clusters, tests)
 # options the kit's scripts set themselves: a profile may not change them
+MAX_PROFILE_BYTES = 1 << 20  # a real profile is a few hundred bytes
+MAX_PROFILE_NODES = 10_000  # YAML nodes after aliases are expanded (an alias bomb has billions)
+SHOWN_CHARS = 80  # at most this much of any value goes into an error line
 OWNED_OPTIONS = ("--array", "--output", "--error", "--open-mode", "--signal", "--requeue", "--no-requeue",
                  "--job-name", "--parsable")
 
@@ -78,7 +82,18 @@ def time_hours(text: str) -> float:
     return int(days or 0) * 24 + hours + minutes / 60 + seconds / 3600
 
 
-def _fail(where: str, key: str, message: str) -> InvalidInput:
+_REPR = reprlib.Repr()  # stops early at depth and length: never walks a huge (aliased) structure
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 4, 4, SHOWN_CHARS, SHOWN_CHARS
+
+
+def shown(value) -> str:
+    """repr(value) cut to about SHOWN_CHARS characters, for error messages."""
+    text = _REPR.repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+
+
+def _fail(where: str, key, message: str) -> InvalidInput:
+    key = str(key) if len(str(key)) <= SHOWN_CHARS else str(key)[: SHOWN_CHARS - 1] + "…"
     return InvalidInput(f"site profile {where}: {key}: {message}",
                         hint="see docs/hpc.md and docs/examples/site-profile.yaml for every key and its format")
 
@@ -86,7 +101,7 @@ def _fail(where: str, key: str, message: str) -> InvalidInput:
 def _check_value(where: str, key: str, value):
     def need(ok: bool, what: str):
         if not ok:
-            raise _fail(where, key, f"{value!r} is not {what}")
+            raise _fail(where, key, f"{shown(value)} is not {what}")
         return value
 
     name = key.rsplit(".", 1)[-1]
@@ -134,28 +149,71 @@ def _top_level(where: str, data: dict) -> tuple[dict, dict]:
             continue
         elif key == "modules":
             if not (isinstance(value, list) and all(isinstance(v, str) and _MODULE.match(v) for v in value)):
-                raise _fail(where, key, f"{value!r} is not a list of module names")
+                raise _fail(where, key, f"{shown(value)} is not a list of module names")
             other[key] = tuple(value)
         elif key == "env":
             if not (isinstance(value, dict) and all(isinstance(k, str) and _ENV_NAME.match(k) and isinstance(v, str)
                                                     and "\n" not in v for k, v in value.items())):
-                raise _fail(where, key, f"{value!r} is not a mapping NAME: one-line string")
+                raise _fail(where, key, f"{shown(value)} is not a mapping NAME: one-line string")
             other[key] = tuple(sorted(value.items()))
         elif key == "requeue_limit":
             if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 1000):
-                raise _fail(where, key, f"{value!r} is not a whole number 0-1000")
+                raise _fail(where, key, f"{shown(value)} is not a whole number 0-1000")
             other[key] = value
         elif key == "signal_grace":
             if not (isinstance(value, int) and not isinstance(value, bool) and 30 <= value <= 65535):
-                raise _fail(where, key, f"{value!r} is not a number of seconds 30-65535")
+                raise _fail(where, key, f"{shown(value)} is not a number of seconds 30-65535")
             other[key] = value
         elif key == "apptainer":
             if not (isinstance(value, str) and _MODULE.match(value)):
-                raise _fail(where, key, f"{value!r} is not a command name or path")
+                raise _fail(where, key, f"{shown(value)} is not a command name or path")
             other[key] = value
         else:
             raise _fail(where, key, "unknown key")
     return shared, other
+
+
+def _expanded_nodes(node: yaml.Node, sizes: dict, visiting: set) -> int:
+    """How many nodes the document has once every alias is expanded: counted, never built."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if id(node) in visiting:
+        return MAX_PROFILE_NODES + 1  # a recursive anchor: infinite once expanded
+    visiting.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    else:
+        children = node.value if isinstance(node, yaml.SequenceNode) else []
+    total = 1
+    for child in children:
+        total += _expanded_nodes(child, sizes, visiting)
+        if total > MAX_PROFILE_NODES:
+            break
+    visiting.discard(id(node))
+    sizes[id(node)] = total
+    return total
+
+
+def _safe_yaml(path: Path):
+    """yaml.safe_load, refusing a file over MAX_PROFILE_BYTES or a document that aliases expand
+    beyond MAX_PROFILE_NODES (a "billion laughs" is a few lines) before anything is built."""
+    with open(path, "rb") as handle:
+        raw = handle.read(MAX_PROFILE_BYTES + 1)
+    if len(raw) > MAX_PROFILE_BYTES:
+        raise InvalidInput(f"site profile {path} is larger than {MAX_PROFILE_BYTES:,} bytes",
+                           hint="a site profile is a few lines; see docs/examples/site-profile.yaml")
+    loader = yaml.SafeLoader(raw.decode("utf-8"))
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_nodes(node, {}, set()) > MAX_PROFILE_NODES:
+            raise InvalidInput(f"site profile {path} has more than {MAX_PROFILE_NODES:,} values once its YAML "
+                               "aliases are expanded", hint="a site profile is a few lines; write its values "
+                                                            "out (see docs/examples/site-profile.yaml)")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def load_profile(path: Path | None) -> SiteProfile:
@@ -163,11 +221,14 @@ def load_profile(path: Path | None) -> SiteProfile:
         return SiteProfile(classes=dict(DEFAULTS))
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = _safe_yaml(path)
     except FileNotFoundError:
         raise InputMissing(f"site profile {path} does not exist", hint="see docs/examples/site-profile.yaml") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise InvalidInput(f"site profile {path} is nested too deeply to be a site profile",
+                           hint="see docs/examples/site-profile.yaml") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise InvalidInput(f"site profile {path} is not readable YAML: {first}",
                            hint="see docs/examples/site-profile.yaml") from None
     data = {} if data is None else data

@@ -20,8 +20,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from segbook.core.errors import InvalidInput
 from segbook.core.fsio import atomic_directory, atomic_write_json
 from segbook.core.timefmt import now_iso
+from segbook.core.untrusted import read_json
 from segbook.grid.cells import RESOURCE_CLASSES
 from segbook.grid.commands import Runtime, cell_argv
 from segbook.grid.gridfile import Grid, GridEntry
@@ -143,10 +145,23 @@ def load_submissions(grid: Grid) -> list[dict]:
     records = []
     for path in sorted(root.glob(f"[0-9][0-9][0-9]/{RECORD}")) if root.is_dir() else []:
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            record = read_json(path, what="submission record")
+        except OSError:
             continue
-        if isinstance(record, dict):
-            record["folder"] = str(path.parent)
-            records.append(record)
+        records.append(_checked_record(record, path))
     return records
+
+
+def _checked_record(record, path: Path) -> dict:
+    """A submission record in the shape `grid status` reads, else InvalidInput naming the file (65)."""
+    arrays = record.get("arrays") if isinstance(record, dict) else None
+    well_formed = isinstance(arrays, list) and all(
+        isinstance(a, dict) and isinstance(a.get("cells", []), list)
+        and all(isinstance(c, str) for c in a.get("cells", []))
+        and isinstance(a.get("job_id"), str | int | type(None)) and isinstance(a.get("class", ""), str)
+        for a in arrays)
+    if not well_formed:
+        raise InvalidInput(f"submission record {path} is damaged: its arrays are not a list of "
+                           "{job_id, class, cells}", hint="restore it from a copy, or move its folder aside and "
+                                                          "`segbook grid resubmit` what it covered")
+    return {**record, "folder": str(path.parent)}

@@ -7,6 +7,7 @@ its pin is deleted; a complete but unpinned one is kept as .part until the user 
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import os
 import re
@@ -22,11 +23,15 @@ from segbook.core.errors import EnvironmentProblem, InvalidInput, OutputBlocked
 from segbook.core.progress import Progress
 from segbook.weights.checks import MISMATCH, UNPINNED, FileCheck, check_file, refusal
 from segbook.weights.registry import WeightsEntry, plain_file_name
+from segbook.weights.watchdog import Watchdog, handlers
 
 _BLOCK = 1 << 20
-_TIMEOUT_S = 60
+# read at call time, so tests (and a caller on a slow link) can change them
+STALL_S = 60.0  # no byte for this long: the download stalled (the socket timeout)
+DEADLINE_S = 6 * 3600.0  # one download, headers to last byte: 11.7 GB (STU-Net-H) needs about 0.6 MB/s
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _TOTAL_ONLY = re.compile(r"bytes \*/(\d+)")
+_DIGITS = re.compile(r"[0-9]{1,20}")
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,10 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
-def _opener(url: str):
+def _opener(url: str, watchdog: Watchdog):
     # a proxy from the environment must never see loopback traffic (tests, local mirrors)
-    handlers = [urllib.request.ProxyHandler({})] if _is_loopback(url) else []
-    return urllib.request.build_opener(*handlers)
+    proxies = [urllib.request.ProxyHandler({})] if _is_loopback(url) else []
+    return urllib.request.build_opener(*proxies, *handlers(watchdog))
 
 
 def _request(url: str, start: int) -> urllib.request.Request:
@@ -97,33 +102,53 @@ def _too_big(url: str, size: int, max_bytes: int) -> InvalidInput:
                              "URL (or raise --max-size for a mirror you trust)")
 
 
-def download(url: str, part: Path, progress: Progress, max_bytes: int | None = None) -> tuple[int, int]:
+def _too_slow(url: str, seconds: float, done: int) -> EnvironmentProblem:
+    return EnvironmentProblem(f"download of {url} took longer than its deadline ({seconds:g} s; "
+                              f"{_human(done)} arrived)",
+                              hint="run the same fetch again: it continues where it stopped (or fetch on a "
+                                   "faster link and copy the file)")
+
+
+def download(url: str, part: Path, progress: Progress, max_bytes: int | None = None, *,
+             deadline_s: float | None = None, stall_s: float | None = None) -> tuple[int, int]:
     """Fetch `url` into `part`, continuing from its current size. Returns (resumed_from, new bytes).
 
     With `max_bytes`, a download that declares or delivers more is refused (InvalidInput) and its
-    .part removed, before it can fill the disk."""
+    .part removed, before it can fill the disk. The whole request must end within `deadline_s`
+    (default DEADLINE_S) and no read may wait more than `stall_s` (default STALL_S): a trickling
+    server ends as an EnvironmentProblem, the bytes so far kept for the next run to continue."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise InvalidInput(f"refusing to fetch {url}: only http(s) URLs", hint="fix the URL in the registry")
+    deadline_s = DEADLINE_S if deadline_s is None else deadline_s
+    stall_s = STALL_S if stall_s is None else stall_s
+    with Watchdog(deadline_s) as watchdog:
+        return _download(url, part, progress, max_bytes, watchdog, stall_s)
+
+
+def _download(url: str, part: Path, progress: Progress, max_bytes: int | None, watchdog: Watchdog,
+              stall_s: float) -> tuple[int, int]:
     start = part.stat().st_size if part.exists() else 0
     report = _Reporter(part.name.removeprefix(".").removesuffix(".part"), progress)
     try:
-        response = _opener(url).open(_request(url, start), timeout=_TIMEOUT_S)
+        response = _opener(url, watchdog).open(_request(url, start), timeout=stall_s)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and start:  # nothing left to send: the .part is complete (or too long)
             match = _TOTAL_ONLY.match(exc.headers.get("Content-Range", ""))
             if match and int(match.group(1)) == start:
                 return start, 0
             part.unlink()
-            return download(url, part, progress, max_bytes)
+            return _download(url, part, progress, max_bytes, watchdog, stall_s)  # the same deadline
         raise EnvironmentProblem(f"download of {url} failed: HTTP {exc.code} {exc.reason}",
                                  hint="check the URL in manifests/weights.yaml, or fetch by hand") from exc
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        if watchdog.expired:
+            raise _too_slow(url, watchdog.seconds, start) from exc
         reason = getattr(exc, "reason", exc)
         raise EnvironmentProblem(f"cannot reach {url} ({reason})",
                                  hint="fetch on a machine with network access and copy the file, or "
                                       "mount it at /weights in a container") from exc
     with response:
-        total, mode = _expected_total(response, start)
+        total, mode = _expected_total(response, start, url)
         if mode == "wb":
             start = 0  # the server ignored our Range and sends the whole file
         if max_bytes is not None and total is not None and total > max_bytes:
@@ -143,9 +168,14 @@ def download(url: str, part: Path, progress: Progress, max_bytes: int | None = N
                     report(done, total, new)
                 handle.flush()
                 os.fsync(handle.fileno())
-        except (OSError, urllib.error.URLError) as exc:
-            raise EnvironmentProblem(f"download of {url} stopped after {_human(done)} ({exc})",
+        except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
+            if watchdog.expired:
+                raise _too_slow(url, watchdog.seconds, done) from exc
+            why = f"no data for {stall_s:g} s" if isinstance(exc, TimeoutError) else str(exc)
+            raise EnvironmentProblem(f"download of {url} stopped after {_human(done)} ({why})",
                                      hint="run the same fetch again: it continues where it stopped") from exc
+    if watchdog.expired and done != total:  # the shut socket read as an early end
+        raise _too_slow(url, watchdog.seconds, done)
     report(done, total, new, final=True)
     if total is not None and done != total:
         raise EnvironmentProblem(f"download of {url} ended early ({done} of {total} bytes)",
@@ -153,9 +183,19 @@ def download(url: str, part: Path, progress: Progress, max_bytes: int | None = N
     return start, new
 
 
-def _expected_total(response, start: int) -> tuple[int | None, str]:
+def _declared_length(text: str | None, url: str) -> int | None:
+    """Content-Length as a number; anything but digits is the server's invalid answer (65)."""
+    if text is None:
+        return None
+    if not _DIGITS.fullmatch(text.strip()):
+        raise InvalidInput(f"the server sent a malformed Content-Length ({text[:40]!r}) for {url}",
+                           hint="the server or a proxy on the way is broken; try again later or use a mirror")
+    return int(text.strip())
+
+
+def _expected_total(response, start: int, url: str) -> tuple[int | None, str]:
     """(total size, file mode): append for a 206 that continues at `start`, else rewrite."""
-    length = response.headers.get("Content-Length")
+    length = _declared_length(response.headers.get("Content-Length"), url)
     if response.status == 206:
         match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
         if not match or int(match.group(1)) != start:
@@ -163,14 +203,16 @@ def _expected_total(response, start: int) -> tuple[int | None, str]:
                                      hint="delete the .part file and fetch again")
         total = match.group(3)
         return (int(total) if total != "*" else None), "ab"
-    return (int(length) if length is not None else None), "wb"
+    return length, "wb"
 
 
 def fetch_entry(entry: WeightsEntry, dest_dir: Path, *, trust_unpinned: bool = False, force: bool = False,
                 url: str | None = None, progress: Progress = lambda message: None,
-                max_bytes: int | None = None) -> FetchResult:
+                max_bytes: int | None = None, deadline_s: float | None = None,
+                stall_s: float | None = None) -> FetchResult:
     """Download `entry` into `dest_dir`/`entry.file` (see the module docstring for the states).
-    `max_bytes` defaults to the entry's own limit (WeightsEntry.max_download_bytes)."""
+    `max_bytes` defaults to the entry's own limit (WeightsEntry.max_download_bytes); `deadline_s`
+    and `stall_s` bound the download's time (see download)."""
     dest_dir = Path(dest_dir)
     target = dest_dir / plain_file_name(entry.file, f"weights entry {entry.scale}")
     try:
@@ -191,7 +233,8 @@ def fetch_entry(entry: WeightsEntry, dest_dir: Path, *, trust_unpinned: bool = F
                                 hint="pass --force to replace it with a fresh download")
     part = part_path(target)
     resumed_from, new = download(url or entry.url, part, progress,
-                                 entry.max_download_bytes if max_bytes is None else max_bytes)
+                                 entry.max_download_bytes if max_bytes is None else max_bytes,
+                                 deadline_s=deadline_s, stall_s=stall_s)
     try:
         check = check_file(entry, part)
     except InvalidInput:  # the bytes are no loadable checkpoint: a rerun must start from scratch

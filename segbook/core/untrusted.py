@@ -1,0 +1,60 @@
+"""Reading JSON the kit did not write in this process: bounded in size and depth, never a crash.
+
+Receipts, dataset.json files, grid state and run state are input like any download: a file may be
+huge, nested a hundred thousand levels deep (Python's parser then raises RecursionError, which
+used to surface as exit 70), or not JSON at all. Every such read goes through `read_json`, which
+answers with InvalidInput (65) naming the file, so each caller words only its own hint.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from segbook.core.errors import InvalidInput
+
+MAX_JSON_BYTES = 256 * 1024 * 1024  # a receipt of 3,000 test cases is a few MB; far more is not ours
+MAX_DEPTH = 64  # the deepest file the kit writes nests about 8 levels
+
+
+def depth_of(value, limit: int = MAX_DEPTH) -> int:
+    """Nesting depth of a parsed JSON value, counted without recursion; stops once past `limit`."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def parse_json(text: str, where: str, *, max_depth: int = MAX_DEPTH, hint: str | None = None):
+    """json.loads that turns every way a text fails into InvalidInput naming `where`."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise InvalidInput(f"{where} is nested too deeply to be a file of the kit's", hint=hint) from None
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"{where} is not valid JSON ({exc})"[:300], hint=hint) from None
+    if depth_of(data, max_depth) > max_depth:
+        raise InvalidInput(f"{where} nests deeper than {max_depth} levels", hint=hint)
+    return data
+
+
+def read_json(path: Path, *, what: str = "", max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_DEPTH,
+              hint: str | None = None):
+    """The parsed content of a JSON file of unknown origin (OSError passes through: missing is the caller's)."""
+    path = Path(path)
+    where = f"{what} {path}".strip()
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise InvalidInput(f"{where} is {size:,} bytes, more than the {max_bytes:,} a file of the kit's may hold",
+                           hint=hint)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{where} is not UTF-8 text ({exc.reason})", hint=hint) from None
+    return parse_json(text, where, max_depth=max_depth, hint=hint)
