@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from segbook.api import grid as api
+from segbook.api.report import DEFAULT_RULE, DEFAULT_TOLERANCE_POINTS, RULES
 from segbook.cli.options import cli_settings, device_option, progress_printer, schedule_options, seed_option
 from segbook.core.errors import UsageProblem
 
@@ -220,10 +221,15 @@ def status(grid_dir, fmt):
 @GRID_ARG
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder to write (default: GRID/report).")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=2.0, show_default=True,
+@click.option("--tolerance", type=click.FloatRange(min=0), default=DEFAULT_TOLERANCE_POINTS, show_default=True,
               help="|ours - paper| in DSC points that counts as reproduced.")
+@click.option("--accept", "rule", type=click.Choice(sorted(RULES)), default=DEFAULT_RULE, show_default=True,
+              help="What counts as reproduced: the paper's value in our bootstrap interval, within the "
+                   "tolerance, or either (the same rule as `segbook report`).")
+@click.option("--verify/--no-verify", default=True, show_default=True,
+              help="Re-check every done cell's receipt (hashes, metrics); an unverified cell never reproduces.")
 @click.option("--force", is_flag=True, help="Replace an existing report folder.")
-def report(grid_dir, out_dir, tolerance, force):
+def report(grid_dir, out_dir, tolerance, rule, verify, force):
     """The reproduction ledger: our Dice next to the paper's for every cell (status where not
     done), as CSV, Markdown, a heat map PNG and an HTML page, with the paper's groupings and the
     mean fine-tuning gains recomputed from the done cells.
@@ -233,7 +239,9 @@ def report(grid_dir, out_dir, tolerance, force):
       segbook grid report grid/                 # GRID/report/ledger.html, .csv, .md, .png
       segbook grid report grid/ --tolerance 1 --out ledger-strict --force
     """
-    written = api.report(grid_dir, cli_settings(), tolerance=tolerance, out_dir=out_dir, force=force)
+    written = api.report(grid_dir, cli_settings(), tolerance=tolerance, out_dir=out_dir, force=force, rule=rule,
+                         verify=verify, progress=lambda message: click.echo(message, err=True))
     h = written.headline
-    click.echo(f"{h['cells']} cells, {h['done']} done, {h['within']} within ±{tolerance:g} DSC points of the paper")
+    click.echo(f"{h['cells']} cells, {h['done']} done, {h['reproduce']} reproduce the paper ({h['rule']}), "
+               f"{h['unverified']} unverified")
     click.echo(f"wrote {written.target}/ledger.html ({len(written.files)} files)")
