@@ -27,7 +27,9 @@ def read_receipt_json(path: Path) -> dict:
     """The receipt's JSON object, checked for the schema only (segbook report reads this way and
     names each missing block itself); InvalidInput naming the file otherwise."""
     try:
-        data = read_json(Path(path), what="receipt")
+        data = read_json(Path(path))
+    except InvalidInput as exc:
+        raise InvalidInput(f"cannot read receipt: {exc.message}", hint=exc.hint) from None
     except OSError as exc:
         raise InvalidInput(f"cannot read receipt {path}: {exc.__class__.__name__}: {exc}") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
