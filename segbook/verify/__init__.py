@@ -22,11 +22,10 @@ from segbook.catalog.loader import ManifestsDir
 from segbook.core.errors import InvalidInput
 from segbook.core.layout import CASE_FILE_ENDING
 from segbook.core.receipt import RECEIPT_NAME, load_receipt
-from segbook.core.splits import Split
 from segbook.verify.compared import COMPARED_HASHES, compared_hashes, union_of_names
 from segbook.verify.fields import field, name_map
 from segbook.verify.finding import Finding
-from segbook.verify.parts import receipt_parts
+from segbook.verify.parts import read_split, receipt_parts
 from segbook.verify.rederive import check_against_lock, rederive_metrics
 
 __all__ = ["COMPARED_HASHES", "Finding", "check_expected", "check_files", "compare_receipts", "receipt_path"]
@@ -48,10 +47,6 @@ def _recompute(what: str, recorded, target: Path, shown: str, function: Callable
         reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         found = f"unreadable ({' '.join(str(reason).split())})"
     return Finding(what, recorded, found)
-
-
-def _split_of(path: Path) -> Split:
-    return Split.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
 def _image_hash(path: Path) -> str:
@@ -78,7 +73,7 @@ def check_files(path: Path, progress: Callable[[str], None] = lambda msg: None, 
     predictions, prediction_files, predictions_dir = parts.predictions, parts.prediction_files, parts.predictions_dir
     labels, labels_dir, label_files, recorded_split = parts.labels, parts.labels_dir, parts.label_files, parts.split
 
-    findings = [_recompute("split", recorded_split, split_file, "split.json", lambda p: _split_of(p).sha256),
+    findings = [_recompute("split", recorded_split, split_file, "split.json", lambda p: read_split(p).sha256),
                 _recompute("plans", field(receipt, "hashes.plans", str, path), plans_file, "plans.json", plans_hash)]
     progress("verify: hashing the final weights")
     findings.append(_recompute("final_weights", field(receipt, "hashes.final_weights", str, path), weights_file,
@@ -92,7 +87,7 @@ def check_files(path: Path, progress: Callable[[str], None] = lambda msg: None, 
                                  _image_hash))
     cases = sorted(labels)
     if findings[0].ok:  # the split file is the pinned one: it says which cases must be there
-        cases = sorted(_split_of(split_file).test)
+        cases = sorted(read_split(split_file).test)
         inputs.append(Finding("test cases with a prediction", ", ".join(sorted(predictions)), ", ".join(cases)))
         inputs.append(Finding("test cases with a reference label", ", ".join(sorted(labels)), ", ".join(cases)))
     findings += inputs

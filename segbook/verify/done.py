@@ -10,16 +10,14 @@ these checks makes the cell *broken*: never done, never skipped silently, redone
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from segbook.core.errors import InputMissing, InvalidInput
 from segbook.core.receipt import RECEIPT_NAME, load_receipt
-from segbook.core.splits import Split
 from segbook.verify.fields import field
-from segbook.verify.parts import receipt_parts
+from segbook.verify.parts import read_split, receipt_parts
 
 DONE, BROKEN, MISSING = "done", "broken", "missing"
 BROKEN_HINT = "run the cell again with --force (it starts over), or restore the run folder from a copy"
@@ -68,7 +66,7 @@ def _consistent(receipt: dict, path: Path) -> float:
                                                                 for case, f in sorted(parts.prediction_files.items()))]:
         if not file.is_file() or file.stat().st_size == 0:
             raise InvalidInput(f"receipt {path}: its {what} file {file.name} is missing or empty")
-    split = Split.from_dict(json.loads(parts.split_file.read_text(encoding="utf-8")))
+    split = read_split(parts.split_file)
     if split.sha256 != parts.split:
         raise InvalidInput(f"receipt {path}: split.json does not hash to the receipt's hashes.split")
     if sorted(split.test) != sorted(parts.predictions):

@@ -7,10 +7,12 @@ structure, so the two can never disagree about what a well-formed receipt is.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from segbook.core.layout import CASE_FILE_ENDING
+from segbook.core.splits import Split
 from segbook.verify.fields import confined, field, name_map
 from segbook.verify.rederive import reference_label_paths, validate
 
@@ -50,3 +52,8 @@ def receipt_parts(receipt: dict, path: Path) -> ReceiptParts:
                          predictions_dir, predictions, prediction_files, labels, labels_dir, label_files)
     validate(receipt, path)
     return parts
+
+
+def read_split(path: Path) -> Split:
+    """The split a run folder's split.json holds (it is hashed, so any reading error is the caller's finding)."""
+    return Split.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
