@@ -8,6 +8,7 @@ from pathlib import Path
 
 from segbook.core.receipt import SCHEMA
 from segbook.core.splits import Split
+from tests.helpers import run_segbook
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,6 +19,18 @@ def manifests_with_locks(target: Path, task_ids: list[str]) -> Path:
     for task_id in task_ids:
         (target / "locks" / f"{task_id}.lock").write_text(f"# segbook-lock/1: test stand-in for {task_id}\n")
     return target
+
+
+def plan_grid(tmp: Path, task_id: str, configs: str, *extra: str) -> tuple[Path, Path, dict]:
+    """(grid, out, env): `segbook grid plan` of `task_id` x `configs` under `tmp`, with a manifests copy
+    holding a lock stand-in and an empty raw folder for the data map."""
+    manifests = manifests_with_locks(tmp / "manifests", [task_id])
+    (tmp / "raw").mkdir()
+    (tmp / "data.yaml").write_text(f"{task_id}: {tmp / 'raw'}\n")
+    env = {"SEGBOOK_MANIFESTS": str(manifests)}
+    run_segbook("grid", "plan", "--datasets", task_id, "--configs", configs, "--data", str(tmp / "data.yaml"),
+                "--grid", str(tmp / "grid"), "--out", str(tmp / "out"), *extra, env=env, check=True)
+    return tmp / "grid", tmp / "out", env
 
 
 def run_dir(out: Path, cell_id: str) -> Path:

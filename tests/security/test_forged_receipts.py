@@ -12,7 +12,7 @@ import re
 import pytest
 
 from segbook.verify.done import BROKEN, DONE, MISSING, check_cell
-from tests.grid_support import manifests_with_locks, run_dir, write_receipt
+from tests.grid_support import plan_grid, run_dir, write_receipt
 from tests.helpers import run_segbook
 
 pytestmark = [pytest.mark.unit, pytest.mark.security]
@@ -84,13 +84,7 @@ def test_deeply_nested_json_is_broken_not_a_crash(tmp_path):
 
 @pytest.fixture()
 def spleen_grid(tmp_path):
-    manifests = manifests_with_locks(tmp_path / "manifests", [SPLEEN])
-    (tmp_path / "raw").mkdir()
-    (tmp_path / "data.yaml").write_text(f"{SPLEEN}: {tmp_path / 'raw'}\n")
-    env = {"SEGBOOK_MANIFESTS": str(manifests)}
-    run_segbook("grid", "plan", "--datasets", SPLEEN, "--configs", "nnunet", "--data", str(tmp_path / "data.yaml"),
-                "--grid", str(tmp_path / "grid"), "--out", str(tmp_path / "out"), env=env, check=True)
-    return tmp_path / "grid", tmp_path / "out", env
+    return plan_grid(tmp_path, SPLEEN, "nnunet")
 
 
 def test_grid_status_report_and_submit_never_trust_a_forged_receipt(spleen_grid):

@@ -8,7 +8,7 @@ import pytest
 
 from segbook.core.errors import InvalidInput
 from segbook.core.untrusted import depth_of, parse_json, read_json
-from tests.grid_support import manifests_with_locks, run_dir, write_receipt
+from tests.grid_support import plan_grid, run_dir, write_receipt
 from tests.helpers import run_segbook
 
 pytestmark = [pytest.mark.unit, pytest.mark.security]
@@ -60,12 +60,7 @@ def test_datasets_init_refuses_a_nested_dataset_json_with_65(tmp_path):
 
 def test_a_damaged_submission_record_is_65_naming_it(tmp_path):
     task = "Task009_Spleen"
-    manifests = manifests_with_locks(tmp_path / "manifests", [task])
-    (tmp_path / "raw").mkdir()
-    (tmp_path / "data.yaml").write_text(f"{task}: {tmp_path / 'raw'}\n")
-    env = {"SEGBOOK_MANIFESTS": str(manifests)}
-    run_segbook("grid", "plan", "--datasets", task, "--configs", "nnunet", "--data", str(tmp_path / "data.yaml"),
-                "--grid", str(tmp_path / "grid"), "--out", str(tmp_path / "out"), env=env, check=True)
+    _, _, env = plan_grid(tmp_path, task, "nnunet")
     write_receipt(tmp_path / "out", f"{task}/nnunet/all", 0.9)
     assert run_dir(tmp_path / "out", f"{task}/nnunet/all").is_dir()
     record = tmp_path / "grid" / "slurm" / "001" / "submission.json"

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from tests.grid_support import manifests_with_locks, write_receipt, write_run_state
+from tests.grid_support import plan_grid, write_receipt, write_run_state
 from tests.helpers import run_segbook
 
 pytestmark = pytest.mark.unit
@@ -30,18 +30,11 @@ HOLD_RUN_LOCK = textwrap.dedent("""
 @pytest.fixture()
 def spleen_grid(tmp_path):
     """A planned 7-cell grid (the paper's configurations) on Task009_Spleen, nothing run yet."""
-    manifests = manifests_with_locks(tmp_path / "manifests", [SPLEEN])
-    (tmp_path / "raw").mkdir()
-    (tmp_path / "data.yaml").write_text(f"{SPLEEN}: {tmp_path / 'raw'}\n")
     weights = tmp_path / "weights"
     weights.mkdir()
     for name in ("base_ep4k.model", "large_ep4k.model", "huge_ep4k.model"):
         (weights / name).write_bytes(b"x")
-    env = {"SEGBOOK_MANIFESTS": str(manifests)}
-    run_segbook("grid", "plan", "--datasets", SPLEEN, "--configs", "paper", "--data", str(tmp_path / "data.yaml"),
-                "--grid", str(tmp_path / "grid"), "--out", str(tmp_path / "out"), "--weights-dir", str(weights),
-                "--trust-unpinned", env=env, check=True)
-    return tmp_path / "grid", tmp_path / "out", env
+    return plan_grid(tmp_path, SPLEEN, "paper", "--weights-dir", str(weights), "--trust-unpinned")
 
 
 def _status(grid, env) -> dict:
