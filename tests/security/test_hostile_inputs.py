@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from segbook.core.errors import EnvironmentProblem, InvalidInput
 from segbook.grid.profile import load_profile
+from tests.helpers.loopback import LoopbackServer, QuietHandler
 
 pytestmark = [pytest.mark.unit, pytest.mark.security]
 
@@ -182,17 +182,14 @@ def test_the_alias_bomb_through_grid_submit_is_exit_65(tmp_path, cli_runner):
 
 
 # -- 4. a weights server can neither stall a fetch forever nor crash it ----------------------
-class HostileServer:
+class HostileServer(LoopbackServer):
     """127.0.0.1 only; each mode misbehaves in one way, every reply bounded in bytes and time."""
 
     def __init__(self, mode: str, *, every_s: float = 0.25, at_most: int = 60):
         self.stop = threading.Event()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def trickle(self, data: bytes):
                 for byte in data[:at_most]:  # one byte at a time, never faster than every_s
                     if outer.stop.wait(every_s):
@@ -216,19 +213,12 @@ class HostileServer:
                     pass
                 self.close_connection = True
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/small_ep4k.model"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
+        self.serve(Handler)
+        self.url = f"{self.address}/small_ep4k.model"
 
     def __exit__(self, *exc):
-        self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.stop.set()  # trickling handlers stop at once
+        super().__exit__(*exc)
 
 
 def _registry(tmp_path):

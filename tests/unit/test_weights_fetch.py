@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 import shutil
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from segbook.models.stunet import build_stunet
 from segbook.weights import load_registry
 from segbook.weights.fetch import fetch_entry, part_path
 from segbook.weights.pin import pin_file
+from tests.helpers.loopback import LoopbackServer, QuietHandler
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +28,7 @@ STRIDES = [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2], [2, 2, 2], [2, 2, 2]]
 RANGE = re.compile(r"bytes=(\d+)-$")
 
 
-class CheckpointServer:
+class CheckpointServer(LoopbackServer):
     """Serves files from memory; can ignore Range, or cut the body short once."""
 
     def __init__(self):
@@ -39,10 +38,7 @@ class CheckpointServer:
         self.honour_range = True
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 server.ranges.append(self.headers.get("Range"))
                 data = server.files.get(self.path.lstrip("/"))
@@ -71,17 +67,8 @@ class CheckpointServer:
                     self.close_connection = True
                 self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
+        self.url = self.address
 
 
 @pytest.fixture(scope="module")
