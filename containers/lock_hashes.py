@@ -31,7 +31,7 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)(.*)$")
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[A-Za-z0-9,._-]+\])?==([^\s\\;]+)(.*)$")  # extras kept
 ACCEPT = "application/vnd.pypi.simple.v1+json"
 
 
@@ -87,7 +87,7 @@ def add_hashes(lines: list[str], indexes: list[str], folders: list[Path], contex
             if not line.lstrip().startswith("--hash="):  # re-running replaces old hashes
                 out.append(line)
             continue
-        raw_name, raw_version, rest = match.groups()
+        raw_name, extras, raw_version, rest = match.groups()
         rest = re.sub(r"\s*--hash=\S+", "", rest)
         name, version = canonicalize_name(raw_name), Version(raw_version)
         hashes = local_hashes(folders, name, version)
@@ -95,7 +95,7 @@ def add_hashes(lines: list[str], indexes: list[str], folders: list[Path], contex
             hashes |= index_hashes(index, name, version, context)
         if not hashes:
             sys.exit(f"lock_hashes: no file found for {name}=={version} in {indexes} or {folders}")
-        out.append(f"{raw_name}=={raw_version}{rest.rstrip()} \\\n")
+        out.append(f"{raw_name}{extras or ''}=={raw_version}{rest.rstrip()} \\\n")
         ordered = sorted(hashes)
         for i, sha in enumerate(ordered):
             tail = " \\\n" if i < len(ordered) - 1 else "\n"

@@ -88,11 +88,11 @@ lint-containers: ## shellcheck run.sh and scripts, hadolint the Dockerfile
 	.venv/bin/hadolint --config containers/hadolint.yaml containers/Dockerfile
 
 lock: ## Re-resolve containers/requirements.lock and requirements-dev.lock with hashes (UPGRADE=1 to upgrade)
-	CUSTOM_COMPILE_COMMAND="make lock" $(VENV_PYTHON) -m piptools compile --quiet --allow-unsafe --strip-extras \
+	CUSTOM_COMPILE_COMMAND="make lock" $(VENV_PYTHON) -m piptools compile --quiet --allow-unsafe --no-strip-extras \
 		--no-emit-index-url --no-emit-find-links --no-emit-trusted-host $(if $(UPGRADE),--upgrade) \
 		--output-file $(LOCK) pyproject.toml
 	test -f $(DEV_LOCK) || cp $(LOCK) $(DEV_LOCK)
-	CUSTOM_COMPILE_COMMAND="make lock" $(VENV_PYTHON) -m piptools compile --quiet --allow-unsafe --strip-extras \
+	CUSTOM_COMPILE_COMMAND="make lock" $(VENV_PYTHON) -m piptools compile --quiet --allow-unsafe --no-strip-extras \
 		--no-emit-index-url --no-emit-find-links --no-emit-trusted-host $(if $(UPGRADE),--upgrade) \
 		--extra test --output-file $(DEV_LOCK) pyproject.toml
 	$(VENV_PYTHON) containers/lock_hashes.py $(LOCK) $(foreach i,$(LOCK_INDEXES),--index $(i)) \
