@@ -116,12 +116,31 @@ def normalise(image: sitk.Image, orientation: str | None, dtype: str | None) -> 
     return image
 
 
+def read_volume_case(raw_case, manifest, spec: dict) -> tuple[list[sitk.Image], sitk.Image]:
+    """The "volume" reader: channel files (or one 4D file) and a label file SimpleITK reads."""
+    case = raw_case.case_id
+    images = channel_images(raw_case.images, manifest.num_channels, case, manifest.task_id)
+    return images, read_label_volume(raw_case.label, case)
+
+
+def read_label_volume(path: Path, case: str) -> sitk.Image:
+    """A 3D scalar label file; a 4D one with a single volume (CMRxMotion) is taken as 3D."""
+    label = read_image(path, case)
+    if label.GetDimension() == 4 and label.GetSize()[3] == 1 and label.GetNumberOfComponentsPerPixel() == 1:
+        label = _sub_volume(label, 0)
+    if label.GetDimension() != 3 or label.GetNumberOfComponentsPerPixel() != 1:
+        raise InvalidInput(f"case {case}: the label {path.name} is not a 3D scalar volume")
+    return label
+
+
 def convert_case(raw_case, manifest, spec: dict, image_dir: Path, label_dir: Path) -> dict[str, Path]:
-    """Read, check, normalise and write one case; return {channel key: written file}."""
+    """Read (by the case's reader), check, normalise and write one case; return {channel key: written file}."""
+    from segbook.convert.readers import reader_for  # noqa: PLC0415 - readers import this module
+
     case = raw_case.case_id
     prepare = manifest.prepare
     orientation, dtype = prepare.get("orientation"), prepare.get("image_dtype")
-    images = channel_images(raw_case.images, manifest.num_channels, case, manifest.task_id)
+    images, label = reader_for(raw_case.reader)(raw_case, manifest, spec)
     reference = images[0]
     written = {}
     for i, image in enumerate(images):
@@ -131,9 +150,6 @@ def convert_case(raw_case, manifest, spec: dict, image_dir: Path, label_dir: Pat
         path = image_dir / f"{case}_{key}.nii.gz"
         write_volume(normalise(image, orientation, dtype), path)
         written[key] = path
-    label = read_image(raw_case.label, case)
-    if label.GetDimension() != 3 or label.GetNumberOfComponentsPerPixel() != 1:
-        raise InvalidInput(f"case {case}: the label is not a 3D scalar volume")
     label = match_grid(reference, label, case, "label")
     label = normalise_label(label, spec.get("label_map") or {}, len(manifest.labels), case)
     path = label_dir / f"{case}.nii.gz"

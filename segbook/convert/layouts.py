@@ -16,6 +16,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from segbook.core.errors import InvalidInput, UsageProblem
 from segbook.core.untrusted import read_json
@@ -28,10 +29,14 @@ class RawCase:
     case_id: str
     images: tuple[Path, ...]  # one per channel, or one 4D volume holding all channels
     label: Path
+    reader: str = "volume"  # how the case is read: a key of segbook.convert.readers.READERS
+    detail: Any = None  # what that reader needs beyond the paths (label parts, DICOM series)
+    group: str | None = None  # e.g. the patient: cases of one group stay on one side of the split
+    extra: tuple[Path, ...] = ()  # further files the case is read from (label parts, DICOM slices)
 
     @property
     def files(self) -> tuple[Path, ...]:
-        return (*self.images, self.label)
+        return (*self.images, self.label, *self.extra)
 
 
 @dataclass(frozen=True)
