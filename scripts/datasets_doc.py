@@ -46,7 +46,8 @@ def _cell(text: str) -> str:
 
 
 def download_layouts(manifest: dict) -> list[dict]:
-    return [spec for spec in manifest["prepare"]["layouts"] if spec["kind"] != "nnunet"]
+    # a named nnU-Net entry is the download's own layout (CAS2023 ships an nnU-Net folder)
+    return [spec for spec in manifest["prepare"]["layouts"] if spec["kind"] != "nnunet" or spec.get("name")]
 
 
 def _layout_title(spec: dict) -> str:

@@ -60,14 +60,18 @@ def kits(name: str, label: str) -> dict:
 
 
 AUTOPET = {"kind": "case_folders", "name": "autoPET patient/study folders", "cases": "*/*",
-           "channels": ["SUV.nii.gz", "CTres.nii.gz"], "label": "SEG.nii.gz"}
-def files(name: str, channels: list[str], label: str, **extra) -> dict:
+           "channels": ["SUV.nii.gz", "CTres.nii.gz"], "label": "SEG.nii.gz",
+           "group": r"^(PETCT_[^_]+)_"}  # several studies of one patient stay on one split side
+
+
+def files(name: str, channels: list[str], label: str | None = None, **extra) -> dict:
     """Image and label files named by a shared `{case}` (paths as the download names them, below its top folder)."""
-    return {"kind": "files", "name": name, "channels": channels, "label": label, **extra}
+    return {"kind": "files", "name": name, "channels": channels, **({"label": label} if label else {}), **extra}
 
 
-def folders(name: str, cases: str, channels: list[str], label: str, **extra) -> dict:
-    return {"kind": "case_folders", "name": name, "cases": cases, "channels": channels, "label": label, **extra}
+def folders(name: str, cases, channels: list[str], label: str | None, **extra) -> dict:
+    return {"kind": "case_folders", "name": name, "cases": cases, "channels": channels,
+            **({"label": label} if label else {}), **extra}
 
 
 # Download layouts from ../shared/reference/segbook/dataset_sources.csv (image_pattern, label_pattern,
@@ -128,6 +132,67 @@ NIFTI_LAYOUTS = {
     "Task703_TDSC-ABUS2023": files("TDSC-ABUS DATA/MASK", ["DATA/{case}.nrrd"], "MASK/{case}.nrrd"),
 }
 
+# HaN-Seg OAR file suffixes in the order of the manifest's labels 1..30 (HaN-Seg data description,
+# Podobnik et al., Med. Phys. 2023: case_XX_OAR_<name>.seg.nrrd).
+HANSEG_OARS = ["A_Carotid_L", "A_Carotid_R", "Arytenoid", "Bone_Mandible", "Brainstem", "BuccalMucosa",
+               "Cavity_Oral", "Cochlea_L", "Cochlea_R", "Cricopharyngeus", "Esophagus_S", "Eye_AL", "Eye_AR",
+               "Eye_PL", "Eye_PR", "Glnd_Lacrimal_L", "Glnd_Lacrimal_R", "Glnd_Submand_L", "Glnd_Submand_R",
+               "Glnd_Thyroid", "Glottis", "Larynx_SG", "Lips", "OpticChiasm", "OpticNrv_L", "OpticNrv_R",
+               "Parotid_L", "Parotid_R", "Pituitary", "SpinalCord"]
+AMOS = {"channels": ["images*/{case}.nii.gz"], "label": "labels*/{case}.nii.gz"}  # imagesTr/Va + labelsTr/Va
+
+# Layouts that need the engine's further keys: label_parts (several files make one label map; later parts
+# win where they overlap), case_regex (which cases of the download belong to the task), group (a regex whose
+# group(1) names the patient: cases of one patient stay on one side of the split), exclude, cases lists.
+PATTERN_LAYOUTS = {
+    "Task013_ACDC": files("ACDC database/training ED/ES frames", ["database/training/*/{case}.nii.gz"],
+                          "database/training/*/{case}_gt.nii.gz", group=r"^(patient\d+)_frame"),
+    "Task050_LAScarQS22_task1": folders("LAScarQS 2022 task1 train_data", "task1/train_data/*", ["enhanced.nii.gz"],
+                                        None, label_parts=[{"file": "atriumSegImgMO.nii.gz", "value": 2},
+                                                           {"file": "scarSegImgM.nii.gz", "value": 1}]),
+    "Task051_LAScarQS22_task2": folders("LAScarQS 2022 task2 train_data", "task2/train_data/*", ["enhanced.nii.gz"],
+                                        None, label_parts=[{"file": "atriumSegImgMO.nii.gz", "value": 1}]),
+    "Task051_AMOS_CT": files("AMOS 2022 CT (ids 1-500)", **AMOS, case_regex=r"amos_0([0-4][0-9][0-9]|500)"),
+    "Task052_AMOS_MR": files("AMOS 2022 MRI (ids above 500)", **AMOS,
+                             case_regex=r"amos_(0(50[1-9]|5[1-9][0-9]|[6-9][0-9][0-9])|[1-9][0-9]{3})"),
+    "Task053_AMOS_Task2": files("AMOS 2022 CT and MRI", **AMOS),
+    "Task110_ISPY1-Tumor-SEG-Radiomics": files(
+        "ISPY1 bias-corrected NIfTI + manual STV masks",
+        [f"images_bias-corrected_nifti/{{case}}/{{case}}_DCE_000{k}_N3.nii" for k in range(3)],
+        "masks_stv_manual/{case}.nii.gz"),
+    "Task166_LongitudinalMultipleSclerosisLesionSegmentation": files(
+        "ISBI 2015 longitudinal MS (rater 1)",
+        [f"**/{{case}}_{c}_pp.nii" for c in ("flair", "mprage", "pd", "t2")], "**/{case}_mask1.nii",
+        group=r"^(training\d+)_"),
+    "Task502_WMH": folders("WMH 2017 site/scanner/subject folders", ["training/*/*", "training/*/*/*"],
+                           ["pre/FLAIR.nii.gz", "pre/T1.nii.gz"], "wmh.nii.gz"),
+    "Task525_CMRxMotions": files("CMRxMotion training ED/ES", ["data/*/{case}.nii.gz"], "data/*/{case}-label.nii.gz",
+                                 group=r"^(P\d+)-"),
+    "Task612_CTPelvic1k": files("CTPelvic1K Zenodo subsets (dataset6/7)",
+                                ["CTPelvic1K_dataset*_data/{case}_data.nii.gz"],
+                                "*/{case}_mask_4label.nii.gz"),
+    "Task614_LUNA16": files("LUNA16 subsets + seg-lungs", ["subset*/{case}.mhd"], "seg-lungs-LUNA16/{case}.mhd",
+                            # 3 left lung, 4 right lung -> Lung; 5 trachea -> background (kit's choice)
+                            label_map={3: 1, 4: 1, 5: 0}),
+    "Task616_LNDb": files("LNDb data0-5 + reader masks", ["data*/{case}.mhd"], None,
+                          label_parts=[{"file": "masks/{case}_rad*.mhd", "value": 1}]),
+    "Task700_SEG_A_2023": files("SEG.A. 2023 source/case folders", ["*/*/{case}.nrrd"], "*/*/{case}.seg.nrrd"),
+    **{task: files(f"SegRap 2023 {sub} one-hot labels",
+                   ["SegRap2023_Training_Set_120cases/{case}/image.nii.gz",
+                    "SegRap2023_Training_Set_120cases/{case}/image_contrast.nii.gz"],
+                   f"SegRap2023_Training_Set_120cases_OneHot_Labels/{sub}/{{case}}.nii.gz")
+       for task, sub in (("Task701_SegRap2023", "Task001"), ("Task702_SegRap2023_Task2", "Task002"))},
+    "Task702_CAS2023": {"kind": "nnunet", "name": "CAS2023 nnU-Net download"},
+    "Task711_autoPET_PET_only": AUTOPET, "Task712_autoPET_CT_only": AUTOPET,
+    "Task720_HIE2023": files("BONBID-HIE ADC/ZADC/LABEL", ["1ADC_ss/{case}-VISIT_*-ADC_ss.*",
+                                                           "2Z_ADC/Zmap_{case}-VISIT_*-ADC_smooth2mm_clipped10.*"],
+                             "3LABEL/{case}_lesion.*"),
+    "Task966_HaN-Seg": folders("HaN-Seg set_1 case folders", "set_1/case_*", ["{case}_IMG_CT.nrrd"], None,
+                               label_parts=[{"file": f"{{case}}_OAR_{oar}.seg.nrrd", "value": i + 1,
+                                             "optional": True} for i, oar in enumerate(HANSEG_OARS)],
+                               exclude=["set_1_case_19"]),
+}
+
 ORIGINAL_LAYOUTS = {
     "Task019_BraTS21": BRATS21, "Task503_BraTs2015": BRATS15,
     "Task894_BraTS2023_MET": brats23("MET"), "Task895_BraTS2023_SSA": brats23("SSA"),
@@ -135,10 +200,50 @@ ORIGINAL_LAYOUTS = {
     "Task899_BraTS2023_GLI": brats23("GLI"),
     "Task021_KiTS2021": kits("KiTS21", "aggregated_MAJ_seg.nii.gz"),
     "Task044_KiTS23": kits("KiTS23", "segmentation.nii.gz"), "Task710_autoPET": AUTOPET,
-    **NIFTI_LAYOUTS,
+    **NIFTI_LAYOUTS, **PATTERN_LAYOUTS,
 }
 LAYOUT_NOTES = {
-    "Task710_autoPET": "Channel order follows SegBook's listing (PET, CT): SUV as _0000, CTres as _0001.",
+    "Task013_ACDC": "Each patient gives two cases (the ED and ES frames, patientNNN_frameXX); the 4D cine "
+                    "(_4d.nii.gz) is not read; both frames of a patient stay on one side of the split.",
+    "Task050_LAScarQS22_task1": "The label is assembled from two files: atriumSegImgMO (left atrium, 2) then "
+                                "scarSegImgM (scar, 1); where they overlap the scar wins.",
+    "Task051_LAScarQS22_task2": "atriumSegImgMO's non-zero voxels are the left atrium (1).",
+    "Task051_AMOS_CT": "CT cases are ids 1-500 (the SAT rule; nnU-Net v2's AMOS script uses 410 for imagesTr); "
+                       "imagesVa/labelsVa are merged into training; imagesTs has no labels.",
+    "Task052_AMOS_MR": "MRI cases are ids above 500; imagesVa/labelsVa are merged into training.",
+    "Task053_AMOS_Task2": "All labelled CT and MRI cases (imagesTr + imagesVa), one channel.",
+    "Task110_ISPY1-Tumor-SEG-Radiomics": "The manual masks (masks_stv_manual) are the label; masks_ftv and the "
+                                         "automatic masks_stv_resunet are not read.",
+    "Task166_LongitudinalMultipleSclerosisLesionSegmentation":
+        "Read by the ISBI 2015 file names (nnU-Net v1 Task035) wherever they lie below --raw; rater 1's mask "
+        "(_mask1) is the label (kit's choice: nnU-Net v1 made one case per rater); the timepoints of one patient "
+        "stay on one side of the split.",
+    "Task502_WMH": "Subjects lie at two depths (site/subject and site/scanner/subject); the registered pre/ FLAIR "
+                   "and T1 are the channels; label 2 (other pathology) is kept.",
+    "Task525_CMRxMotions": "Images without a -label file are not read; the singleton 4th axis of the files is "
+                           "dropped; the scans of one volunteer (P001-1..) stay on one side of the split.",
+    "Task612_CTPelvic1k": "Only the subsets whose images are on Zenodo (dataset6/7 CLINIC) are laid out; subsets "
+                          "1-5 pair masks with images from five other downloads: prepare them from an nnU-Net folder.",
+    "Task614_LUNA16": "seg-lungs-LUNA16 masks: 3 left and 4 right lung become Lung (1); 5 (trachea) becomes "
+                      "background (kit's choice; SegBook's handling is not documented).",
+    "Task616_LNDb": "The label is the union of the radiologists' masks (masks/<case>_rad*.mhd, as SAT does); "
+                    "scans without a mask are not used.",
+    "Task700_SEG_A_2023": "Cases are named by file (D1, K1, R1), not by folder (Rider folders are like 'R1 (AAA)').",
+    **{t: "Channels: image.nii.gz (non-contrast) as _0000, image_contrast.nii.gz as _0001 (order assumed); the "
+          "multi-class OneHot_Labels folder is read, not the per-structure files."
+       for t in ("Task701_SegRap2023", "Task702_SegRap2023_Task2")},
+    "Task702_CAS2023": "The download is already an nnU-Net raw folder (imagesTr/labelsTr + dataset.json).",
+    "Task711_autoPET_PET_only": "Same files as Task710 (SUV, CTres); the studies of one patient stay on one side "
+                                "of the split. SegBook's selection of 500 studies is not documented: all are read.",
+    "Task712_autoPET_CT_only": "Same files as Task710 (SUV, CTres); the studies of one patient stay on one side "
+                               "of the split.",
+    "Task720_HIE2023": "ADC_ss and Z_ADC are paired by the MGHNICU id; the file extension is matched loosely "
+                       "(descriptions disagree between .mha and .nii.gz).",
+    "Task966_HaN-Seg": "One .seg.nrrd per OAR is merged into one map in label order (a later OAR wins where two "
+                       "overlap; a missing OAR is empty); case_19 (image/mask mismatch) is excluded; the MR is "
+                       "not read (not aligned to the CT).",
+    "Task710_autoPET": "Channel order follows SegBook's listing (PET, CT): SUV as _0000, CTres as _0001; the "
+                       "studies of one patient stay on one side of the split.",
     **{t: "BraTS 2023 channel order assumed by analogy with Task019 (T1, T1c, T2, FLAIR)."
        for t in ("Task894_BraTS2023_MET", "Task895_BraTS2023_SSA", "Task896_BraTS2023_PED",
                  "Task898_BraTS2023_MEN", "Task899_BraTS2023_GLI")},
@@ -165,8 +270,8 @@ IDENTITY_NOTES = {
                         "different dataset (iChallenge-ADAM fundus photographs).",
     "Task166_LongitudinalMultipleSclerosisLesionSegmentation":
         "Identity: 4 channels FLAIR/T1/PD/T2, a binary lesion label and about 21 cases match the ISBI 2015 "
-        "longitudinal MS lesion challenge (nnU-Net v1 Task035), not CuRIOUS2019. Its layout (which rater's mask "
-        "is the label) is unknown: prepare from an nnU-Net folder.",
+        "longitudinal MS lesion challenge (nnU-Net v1 Task035), not CuRIOUS2019; which rater's mask SegBook used "
+        "is not documented.",
     "Task666_MESSEG": "Identity: 2 FLAIR channels and 40 cases match MSSEG-2 (MICCAI 2021 new-lesion task), "
                       "not MSseg 2008 (20 training cases, FLAIR/T1/T2 as NRRD).",
     "Task615_Chest_CT_Scans_with_COVID-19": "Identity: the catalog's link is a 2D Tianchi classification set; "
@@ -310,6 +415,7 @@ def build(row, paper, info, ids, groups, short_names, sources) -> dict:
     msd = MSD.get(task)
     layouts = [{"kind": "msd"}] if msd else []
     layouts += [ORIGINAL_LAYOUTS[task]] if task in ORIGINAL_LAYOUTS else []
+    layouts += [] if layouts and layouts[-1]["kind"] == "nnunet" else [{"kind": "nnunet"}]
     dataset_name, short = info.get("数据集名称", "").strip(), task.split("_", 1)[1]
     candidates = [dataset_name] + ([short] if short_names[short.casefold()] == 1 else [])
     seen = {display.casefold(), task.casefold()}
@@ -327,7 +433,7 @@ def build(row, paper, info, ids, groups, short_names, sources) -> dict:
         "source": {"homepage": homepage, "licence": "CC-BY-SA-4.0" if msd else "unknown",
                    "access": "open" if msd else "unknown", "url": MSD_MIRROR.format(msd) if msd else None,
                    "framework": row["Framework"], "citation": bibtex(info.get("bib", ""))},
-        "prepare": {"formats": sources[task]["formats"], "layouts": layouts + [{"kind": "nnunet"}]},
+        "prepare": {"formats": sources[task]["formats"], "layouts": layouts},
         "corrections": corrections,
         "notes": [notes[task] for notes in (IDENTITY_NOTES, LAYOUT_NOTES) if task in notes],
     }

@@ -91,7 +91,8 @@ class DatasetManifest:
         if self.prepare.get("from"):
             return self.prepare["from"]
         titles = [spec.get("name") or LAYOUT_TITLES[spec["kind"]] for spec in self.layouts]
-        if len(titles) == 1 and self.layouts[0]["kind"] == "nnunet" and self.kind == "catalog":
+        only = self.layouts[0]
+        if len(titles) == 1 and only["kind"] == "nnunet" and not only.get("name") and self.kind == "catalog":
             return "nnU-Net folder (original layout not covered)"
         return ", ".join(titles)
 

@@ -17,7 +17,7 @@ MODALITIES = ("CT", "MRI", "PET/CT", "US")
 TARGETS = ("lesion", "seen structure", "unseen structure", "structure & lesion")
 NORMALIZATIONS = ("CTNormalization", "ZScoreNormalization", "NoNormalization", "RescaleTo01Normalization")
 ACCESS_KINDS = ("open", "registration", "on request", "embedded", "unknown")
-LAYOUT_KINDS = ("nnunet", "msd", "case_folders", "files")
+LAYOUT_KINDS = ("nnunet", "msd", "case_folders", "files", "dicom")
 ORIENTATIONS = ("LPS", "RAS", "LAS", "RPS", "LPI", "RAI")
 TASK_ID_RE = re.compile(r"^Task\d{3}_[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CASE_PLACEHOLDER = "{case}"
@@ -146,6 +146,8 @@ def _check_prepare(c: _Checker, prepare):
         c.choice(f"{where}.kind", spec.get("kind"), LAYOUT_KINDS)
         if spec["kind"] in ("case_folders", "files"):
             _check_pattern_layout(c, where, spec)
+        elif spec["kind"] == "dicom":
+            _check_dicom_layout(c, where, spec)
         label_map = spec.get("label_map") or {}
         c.type(f"{where}.label_map", label_map, dict)
         if not all(isinstance(k, int) and isinstance(v, int) for k, v in label_map.items()):
@@ -161,14 +163,55 @@ def _check_pattern_layout(c: _Checker, where: str, spec: dict):
     c.type(f"{where}.channels", spec.get("channels"), list)
     if not spec["channels"] or not all(isinstance(p, str) and p for p in spec["channels"]):
         c.fail(f"{where}.channels", "must list one file pattern per channel (or one 4D pattern)")
-    c.type(f"{where}.label", spec.get("label"), str)
-    for pattern in [*spec["channels"], spec["label"]]:
+    patterns = [*spec["channels"]]
+    if spec.get("label_parts") is None:
+        c.type(f"{where}.label", spec.get("label"), str)
+        patterns.append(spec["label"])
+    else:
+        parts = spec["label_parts"]
+        c.type(f"{where}.label_parts", parts, list)
+        if spec.get("label") is not None:
+            c.fail(where, "give either label or label_parts, not both")
+        for i, part in enumerate(parts):
+            c.type(f"{where}.label_parts[{i}]", part, dict)
+            c.type(f"{where}.label_parts[{i}].file", part.get("file"), str)
+            c.type(f"{where}.label_parts[{i}].value", part.get("value"), int)
+            patterns.append(part["file"])
+    for pattern in patterns:
         if pattern.startswith("/") or ".." in pattern.split("/"):
             c.fail(where, f"pattern {pattern!r} must stay inside the raw folder")
+    for key in ("case_regex", "group"):
+        c.type(f"{where}.{key}", spec.get(key), str, optional=True)
+        if spec.get(key) is not None:
+            try:
+                compiled = re.compile(spec[key])
+            except re.error as exc:
+                c.fail(f"{where}.{key}", f"is not a regular expression: {exc}")
+            if key == "group" and compiled.groups != 1:
+                c.fail(f"{where}.group", "needs exactly one (group) naming the part of the case id cases share")
+    c.type(f"{where}.exclude", spec.get("exclude", []), list)
     if spec["kind"] == "case_folders":
-        c.type(f"{where}.cases", spec.get("cases"), str)
-    elif CASE_PLACEHOLDER not in spec["label"]:
-        c.fail(f"{where}.label", f"a 'files' layout needs {CASE_PLACEHOLDER} in the label pattern")
+        cases = spec.get("cases")
+        listed = isinstance(cases, list) and cases and all(isinstance(x, str) for x in cases)
+        if not (isinstance(cases, str) or listed):
+            c.fail(f"{where}.cases", "must be a folder pattern or a list of them")
+    elif CASE_PLACEHOLDER not in patterns[-1 if spec.get("label") else 0]:
+        c.fail(f"{where}.label", f"a 'files' layout needs {CASE_PLACEHOLDER} in the label pattern "
+                                 "(or, with label_parts, in the first channel's)")
+
+
+def _check_dicom_layout(c: _Checker, where: str, spec: dict):
+    """DICOM trees are read by header: the layout says which series and which label objects."""
+    c.type(f"{where}.name", spec.get("name"), str)
+    c.type(f"{where}.image", spec.get("image"), dict)
+    label = spec.get("label")
+    c.type(f"{where}.label", label, dict)
+    c.choice(f"{where}.label.object", label.get("object"), ("SEG", "RTSTRUCT"))
+    names = label.get("names")
+    c.type(f"{where}.label.names", names, dict)
+    if not names or not all(isinstance(k, str) and isinstance(v, int) and v > 0 for k, v in names.items()):
+        c.fail(f"{where}.label.names", "must map segment or ROI names to label values (1, 2, ...)")
+    c.choice(f"{where}.label.readers", label.get("readers", "union"), ("union", "first"))
 
 
 def _check_optional(c: _Checker, data: dict):

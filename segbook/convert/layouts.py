@@ -128,8 +128,8 @@ def _discover_nnunet(root: Path, spec: dict, manifest) -> Discovery:
             if len(chans) > manifest.num_channels:
                 raise InvalidInput(f"case {name} has {len(chans)} channel files, "
                                    f"{manifest.task_id} declares {manifest.num_channels}")
-            _add(cases, seen, case_id_from(name), tuple(chans[i] for i in sorted(chans)), label)
-    return Discovery("nnU-Net folder", spec, root, tuple(cases), tuple(notes))
+            _add(cases, seen, RawCase(case_id_from(name), tuple(chans[i] for i in sorted(chans)), label))
+    return Discovery(layout_title(spec), spec, root, tuple(cases), tuple(notes))
 
 
 # -- Medical Segmentation Decathlon -----------------------------------------------------------
@@ -173,13 +173,13 @@ def _discover_msd(root: Path, spec: dict, manifest) -> Discovery:
             raise InvalidInput(f"case {name} has no image ({image})")
         if not label.is_file():
             raise InvalidInput(f"case {name} has no label ({label})")
-        _add(cases, seen, case_id_from(name), (image,), label)
+        _add(cases, seen, RawCase(case_id_from(name), (image,), label))
     return Discovery("MSD download", spec, root, tuple(cases))
 
 
 # -- generic patterns --------------------------------------------------------------------------
 def _one(folder: Path, pattern: str, case: str, what: str) -> Path:
-    hits = [p for p in sorted(folder.glob(pattern)) if p.is_file() and not p.name.startswith(".")]
+    hits = _matches(folder, pattern)
     if not hits:
         raise InvalidInput(f"case {case} has no {what} (no file matches {pattern!r} in {folder})")
     if len(hits) > 1:
@@ -188,30 +188,49 @@ def _one(folder: Path, pattern: str, case: str, what: str) -> Path:
     return hits[0]
 
 
+def _matches(folder: Path, pattern: str) -> list[Path]:
+    return [p for p in sorted(folder.glob(pattern)) if p.is_file() and not p.name.startswith(".")]
+
+
+def _anchor(spec: dict) -> str:
+    """The pattern that finds the cases: the label, or the first channel where the label comes in parts."""
+    return spec.get("label") or spec["channels"][0]
+
+
 def _case_dirs(root: Path, spec: dict) -> list[Path]:
-    return [p for p in sorted(root.glob(spec["cases"])) if p.is_dir() and not p.name.startswith(".")]
+    globs = spec["cases"] if isinstance(spec["cases"], list) else [spec["cases"]]  # list: folders at several depths
+    found = {p for pattern in globs for p in root.glob(pattern) if p.is_dir() and not p.name.startswith(".")}
+    return sorted(found)
 
 
 def _has_case_folder(root: Path, spec: dict) -> bool:
     """A folder matching `cases` that holds the label: `cases: "*"` alone would match a wrapper folder."""
-    return any(any(folder.glob(spec["label"].replace("{case}", folder.name))) for folder in _case_dirs(root, spec))
+    return any(_labelled(folder, spec, folder.name) for folder in _case_dirs(root, spec))
+
+
+def _labelled(folder: Path, spec: dict, name: str) -> bool:
+    patterns = [spec["label"]] if spec.get("label") else [p["file"] for p in spec["label_parts"]]
+    return any(any(folder.glob(p.replace("{case}", name))) for p in patterns)
 
 
 def _discover_case_folders(root: Path, spec: dict, manifest) -> Discovery:
-    cases, seen = [], {}
+    cases, seen, unlabelled = [], {}, 0
     for folder in _case_dirs(root, spec):
-        name = folder.name
+        if not _labelled(folder, spec, folder.name):
+            unlabelled += 1  # a wrapper or an unlabelled case folder
+            continue
         case = case_id_from(folder.relative_to(root).as_posix())
-        images = tuple(_one(folder, pat.replace("{case}", name), case, f"channel {i:04d}")
-                       for i, pat in enumerate(spec["channels"]))
-        label = _one(folder, spec["label"].replace("{case}", name), case, "label")
-        _add(cases, seen, case, images, label)
-    return Discovery(layout_title(spec), spec, root, tuple(cases))
+        _add_case(cases, seen, spec, case, folder, folder.name)
+    return Discovery(layout_title(spec), spec, root, tuple(cases), _unlabelled_note(spec, unlabelled))
 
 
 def _files_regex(pattern: str) -> re.Pattern:
-    """`{case}` may appear more than once (BIDS: sub-X/sub-X_ct.nii.gz): later ones must repeat the first."""
-    parts = [re.escape(p).replace(r"\*", "[^/]*").replace(r"\?", "[^/]") for p in pattern.split("{case}")]
+    """`{case}` may appear more than once (BIDS: sub-X/sub-X_ct.nii.gz): later ones must repeat the first.
+    `**/` stands for any number of folders, `*` and `?` stay within one."""
+    def part_regex(part: str) -> str:
+        out = re.escape(part).replace(r"\*\*/", "(?:[^/]+/)*")
+        return out.replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
+    parts = [part_regex(p) for p in pattern.split("{case}")]
     regex = parts[0]
     for index, part in enumerate(parts[1:]):
         regex += ("(?P<case>[^/]+)" if index == 0 else "(?P=case)") + part
@@ -219,32 +238,66 @@ def _files_regex(pattern: str) -> re.Pattern:
 
 
 def _discover_files(root: Path, spec: dict, manifest) -> Discovery:
-    regex = _files_regex(spec["label"])
-    cases, seen = [], {}
-    for label in sorted(root.glob(spec["label"].replace("{case}", "*"))):
-        match = regex.match(label.relative_to(root).as_posix())
-        if not match or label.name.startswith("."):
+    anchor = _anchor(spec)
+    regex = _files_regex(anchor)
+    cases, seen, unlabelled = [], {}, 0
+    for found in sorted(root.glob(anchor.replace("{case}", "*"))):
+        match = regex.match(found.relative_to(root).as_posix())
+        if not match or found.name.startswith("."):
             continue
         name = match.group("case")
-        images = tuple(_one(root, pat.replace("{case}", name), name, f"channel {i:04d}")
-                       for i, pat in enumerate(spec["channels"]))
-        _add(cases, seen, case_id_from(name), images, label)
-    return Discovery(layout_title(spec), spec, root, tuple(cases))
+        if spec.get("label") is None and not _labelled(root, spec, name):
+            unlabelled += 1
+            continue
+        _add_case(cases, seen, spec, case_id_from(name), root, name)
+    return Discovery(layout_title(spec), spec, root, tuple(cases), _unlabelled_note(spec, unlabelled))
 
 
-def _add(cases: list, seen: dict, case_id: str, images: tuple, label: Path) -> None:
-    if case_id in seen:
-        raise InvalidInput(f"duplicate case id {case_id}: {seen[case_id]} and {label}",
+def _unlabelled_note(spec: dict, count: int) -> tuple[str, ...]:
+    if not count or not spec.get("label_parts"):
+        return ()
+    return (f"{count} images have no label file: they are not used",)
+
+
+def _add_case(cases: list, seen: dict, spec: dict, case: str, folder: Path, name: str) -> None:
+    """One case found by the anchor: its channel files, its label (one file or parts), its group.
+    Patterns are relative to `folder` (the case folder, or the raw folder for `files`)."""
+    if not re.fullmatch(spec.get("case_regex", ".*"), case) or case in spec.get("exclude", ()):
+        return
+    images = tuple(_one(folder, pat.replace("{case}", name), case, f"channel {i:04d}")
+                   for i, pat in enumerate(spec["channels"]))
+    group = re.match(spec["group"], case) if spec.get("group") else None
+    if spec.get("label"):
+        label = _one(folder, spec["label"].replace("{case}", name), case, "label")
+        _add(cases, seen, RawCase(case, images, label, group=group.group(1) if group else None))
+        return
+    parts = []
+    for part in spec["label_parts"]:
+        files = tuple(_matches(folder, part["file"].replace("{case}", name)))
+        if not files and not part.get("optional"):
+            raise InvalidInput(f"case {case} has no label part {part['file']!r} (value {part['value']}) in {folder}",
+                               hint="every case needs each label file the manifest lists (optional ones excepted)")
+        parts.append((int(part["value"]), files))
+    found = [f for _, files in parts for f in files]
+    if not found:
+        raise InvalidInput(f"case {case} has none of its label files in {folder}")
+    _add(cases, seen, RawCase(case, images, found[0], reader="label_parts", detail=tuple(parts),
+                              group=group.group(1) if group else None, extra=tuple(found[1:])))
+
+
+def _add(cases: list, seen: dict, case: RawCase) -> None:
+    if case.case_id in seen:
+        raise InvalidInput(f"duplicate case id {case.case_id}: {seen[case.case_id]} and {case.label}",
                            hint="two cases map to the same name; rename one of them")
-    seen[case_id] = label
-    cases.append(RawCase(case_id, images, label))
+    seen[case.case_id] = case.label
+    cases.append(case)
 
 
 _DETECT = {
     "nnunet": lambda root, spec: _nnunet_ending(root) is not None,
     "msd": lambda root, spec: _msd_entries(root) is not None,
     "case_folders": lambda root, spec: _has_case_folder(root, spec),
-    "files": lambda root, spec: any(root.glob(spec["label"].replace("{case}", "*"))),
+    "files": lambda root, spec: any(root.glob(_anchor(spec).replace("{case}", "*"))),
 }
 _DISCOVER = {"nnunet": _discover_nnunet, "msd": _discover_msd,
              "case_folders": _discover_case_folders, "files": _discover_files}

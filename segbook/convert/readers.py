@@ -16,6 +16,7 @@ from segbook.core.errors import InvalidInput
 # reader name -> "module:function"
 READERS = {
     "volume": "segbook.convert.images:read_volume_case",
+    "label_parts": "segbook.convert.label_parts:read_label_parts_case",
 }
 
 

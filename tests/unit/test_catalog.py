@@ -138,7 +138,7 @@ def test_regions_follow_the_per_class_groups(catalog):
 def test_prepare_from_says_when_the_original_layout_is_not_covered(catalog):
     assert catalog.get("Task009_Spleen").prepare_from == "MSD download, nnU-Net folder"
     assert catalog.get("Task019_BraTS21").prepare_from == "BraTS 2021 case folders, nnU-Net folder"
-    assert catalog.get("Task013_ACDC").prepare_from == "nnU-Net folder (original layout not covered)"
+    assert catalog.get("Task111_LUAD-CT-Survival").prepare_from == "nnU-Net folder (original layout not covered)"
     assert all(any(s["kind"] == "nnunet" for s in m.layouts) for m in catalog)
 
 

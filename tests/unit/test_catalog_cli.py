@@ -40,7 +40,7 @@ def test_list_table_has_a_row_per_dataset():
     lines = result.output.splitlines()
     assert lines[0].split()[:3] == ["task", "id", "id"]
     assert len([ln for ln in lines if ln.startswith("Task")]) == 88
-    assert any("Task013_ACDC" in ln and "original layout not covered" in ln for ln in lines)
+    assert any("Task111_LUAD-CT-Survival" in ln and "original layout not covered" in ln for ln in lines)
 
 
 def test_list_json_and_csv_agree():

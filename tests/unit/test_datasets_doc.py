@@ -14,7 +14,8 @@ pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_TESTS = (REPO / "tests" / "unit" / "test_download_layouts.py",
-                 REPO / "tests" / "unit" / "test_convert_layouts.py")
+                 REPO / "tests" / "unit" / "test_convert_layouts.py",
+                 REPO / "tests" / "unit" / "test_download_layouts_parts.py")
 
 
 def test_the_page_is_in_step_with_the_manifests():
