@@ -1,6 +1,7 @@
 """Write docs/datasets.md: one row per catalog dataset, from manifests/datasets/*.yaml.
 
 `--check` only compares (exit 1 when the page is out of date); tests/unit/test_datasets_doc.py runs it.
+The section on access, licences and `segbook datasets fetch` is scripts/fetch_doc.py's.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from fetch_doc import fetch_section  # scripts/fetch_doc.py: this script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "manifests" / "datasets"
@@ -73,7 +75,7 @@ def render() -> str:
     covered = sum(1 for m in manifests if download_layouts(m))
     summary = (f"{covered} of the {len(manifests)} datasets are prepared from their download layout; "
                "the others from an nnU-Net folder, until their layout is known or a reader for it exists.\n\n")
-    return INTRO + summary + HEADER + "".join(row(m) for m in manifests)
+    return INTRO + summary + HEADER + "".join(row(m) for m in manifests) + fetch_section(manifests)
 
 
 def main(argv=None) -> int:

@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import yaml
+from manifest_sources import source_block  # scripts/manifest_sources.py: this script's folder is on sys.path
 
 from segbook.catalog.schema import SCHEMA_ID
 from segbook.core.configurations import PAPER_KEYS
@@ -141,6 +142,43 @@ HANSEG_OARS = ["A_Carotid_L", "A_Carotid_R", "Arytenoid", "Bone_Mandible", "Brai
                "Parotid_L", "Parotid_R", "Pituitary", "SpinalCord"]
 AMOS = {"channels": ["images*/{case}.nii.gz"], "label": "labels*/{case}.nii.gz"}  # imagesTr/Va + labelsTr/Va
 
+
+
+def dicom(name: str, modality: str, obj: str, names: dict[str, int], readers: str = "union") -> dict:
+    """A DICOM tree read by header: each label object (SEG or RTSTRUCT) and the image series it references
+    make one case. `names` are case-insensitive regular expressions over segment/ROI names (the exact names
+    of the real downloads are not in the sources: prepare names any it leaves unmapped)."""
+    return {"kind": "dicom", "name": name, "image": {"modality": modality},
+            "label": {"object": obj, "names": names, "readers": readers, "exclude_automatic": True}}
+
+
+DICOM_LAYOUTS = {
+    "Task104_Colorectal_Liver_Metastases": dicom("CRLM CT + DICOM-SEG", "CT", "SEG",
+                                                 {"liver": 1, "tumou?r.*": 2}),
+    "Task105_DICOM_LIDC_IDRI_Nodules": dicom("LIDC-IDRI CT + nodule DICOM-SEGs (readers united)", "CT", "SEG",
+                                             {".*": 1}),
+    "Task107_HCC-TACE-Seg": dicom("HCC-TACE-Seg CT + DICOM-SEG", "CT", "SEG",
+                                  {"liver": 1, "(mass|tumou?r).*": 2, "portal( vein)?": 3, "(abdominal )?aorta": 4}),
+    "Task112_PROSTATEx-Seg-HiRes": dicom("PROSTATEx T2 + DICOM-SEG", "MR", "SEG", {"(whole )?prostate.*": 1}, "first"),
+    "Task113_PROSTATEx-Seg-Zones": dicom("PROSTATEx T2 + zone DICOM-SEG", "MR", "SEG",
+                                         {"(peripheral( zone)?|pz)": 1, "(transition( zone)?|tz)": 2,
+                                          "(prostatic )?urethra": 3, "(anterior fibromuscular stroma|afs)": 4},
+                                         "first"),
+    "Task114_Prostate-Anatomical-Edge-Cases": dicom(
+        "Prostate-Anatomical-Edge-Cases CT + RTSTRUCT", "CT", "RTSTRUCT",
+        {"prostate": 1, "rectum": 2, "bladder": 3, "(femur|femoral[ _]?head)[ _]?(l|lt|left)": 4,
+         "(femur|femoral[ _]?head)[ _]?(r|rt|right)": 5}),
+    "Task115_QIBA-VolCT-1B": dicom("QIBA VolCT 1B CT + lesion DICOM-SEGs (first reader)", "CT", "SEG",
+                                   {".*": 1}, "first"),
+}
+CHAOS = {"kind": "chaos", "name": "CHAOS MR (T1DUAL in/opposed phase; T2SPIR twice)", "cases": "Train_Sets/MR/*",
+         # PNG grey values -> labels (nnU-Net v1's CHAOS script): liver, right kidney, left kidney, spleen
+         "value_ranges": [[55, 70, 1], [110, 135, 2], [175, 200, 3], [240, 255, 4]]}
+DICOM_NOTE = ("Read by DICOM header (series by SeriesInstanceUID, slices by position); each label object is "
+              "rasterised onto the series it references; automatic (AI) segmentations are excluded. Segment/ROI "
+              "names are matched by the patterns in this manifest: the real names are not in the sources read, so "
+              "check the first prepare's report of unmapped names.")
+
 # Layouts that need the engine's further keys: label_parts (several files make one label map; later parts
 # win where they overlap), case_regex (which cases of the download belong to the task), group (a regex whose
 # group(1) names the patient: cases of one patient stay on one side of the split), exclude, cases lists.
@@ -200,9 +238,40 @@ ORIGINAL_LAYOUTS = {
     "Task899_BraTS2023_GLI": brats23("GLI"),
     "Task021_KiTS2021": kits("KiTS21", "aggregated_MAJ_seg.nii.gz"),
     "Task044_KiTS23": kits("KiTS23", "segmentation.nii.gz"), "Task710_autoPET": AUTOPET,
-    **NIFTI_LAYOUTS, **PATTERN_LAYOUTS,
+    **NIFTI_LAYOUTS, **PATTERN_LAYOUTS, **DICOM_LAYOUTS, "Task037_CHAOS_Task_3_5_Variant1": CHAOS,
+}
+# What is unknown about the downloads the kit cannot prepare yet (they come in as nnU-Net folders).
+UNKNOWN_LAYOUT_NOTES = {
+    "Task108_ISBI-MR-Prostate-2013": "Download layout unknown to the kit: the images are DICOM (TCIA Prostate-3T, "
+                                     "PROSTATE-DIAGNOSIS) and the NRRD labels a separate ZIP whose label values are "
+                                     "undocumented; prepare from an nnU-Net folder.",
+    "Task111_LUAD-CT-Survival": "Download layout unknown: the collection is not in IDC v25 and no source read gives "
+                                "its label format; prepare from an nnU-Net folder.",
+    "Task116_ISPY1": "Download layout unknown: IDC holds several SEG families (breast tissue, PE thresholds, VOI) "
+                     "and no source says how SegBook built its 820 cases; prepare from an nnU-Net folder.",
+    "Task601_CTSpine1K_Full": "Download layout unknown: the label file names of the four sources are not in the "
+                              "sources read (and folder names differ from the data's); prepare from an nnU-Net "
+                              "folder.",
+    "Task606_orCaScore": "Download layout unknown: file names are not in the sources read (MHD, two CTs per "
+                         "patient); prepare from an nnU-Net folder.",
+    "Task615_Chest_CT_Scans_with_COVID-19": "Download layout unknown (see the identity note); prepare from an "
+                                            "nnU-Net folder.",
+    "Task704_ToothFairy2023": "Not prepared from the download: its .npy volumes carry no voxel size or origin and "
+                              "no source read gives them; convert to NIfTI with the known spacing, then prepare "
+                              "from an nnU-Net folder.",
 }
 LAYOUT_NOTES = {
+    **UNKNOWN_LAYOUT_NOTES,
+    "Task037_CHAOS_Task_3_5_Variant1": "Each patient gives a T1DUAL case (in-phase, opposed-phase) and a T2SPIR "
+                                       "case (the T2 twice), 40 in all; series and slices are read by DICOM header, "
+                                       "in/opposed phase by EchoTime; PNG k is the slice with the k-th "
+                                       "InstanceNumber (assumed from the export order; nnU-Net v1 reverses the "
+                                       "stack against dicom2nifti's slice order); grey-value ranges map to labels.",
+    **{task: DICOM_NOTE for task in DICOM_LAYOUTS},
+    "Task105_DICOM_LIDC_IDRI_Nodules": DICOM_NOTE + " Every reader's nodule SEGs of a series are united; CTs "
+                                       "without a nodule SEG are not cases (SegBook's 1018 counts CT series).",
+    "Task115_QIBA-VolCT-1B": DICOM_NOTE + " Of the five readers, the first SEG by series number is the label "
+                             "(kit's choice; SegBook's rule is not documented).",
     "Task013_ACDC": "Each patient gives two cases (the ED and ES frames, patientNNN_frameXX); the 4D cine "
                     "(_4d.nii.gz) is not read; both frames of a patient stay on one side of the split.",
     "Task050_LAScarQS22_task1": "The label is assembled from two files: atriumSegImgMO (left atrium, 2) then "
@@ -430,9 +499,9 @@ def build(row, paper, info, ids, groups, short_names, sources) -> dict:
         "reference_plan": {"patch": ast.literal_eval(row["Patch size"]),
                            "spacing": ast.literal_eval(row["Training spacing"]), "axes": "zyx"},
         "paper_dice": {k: float(row[f"Dice {k}"]) for k in PAPER_KEYS},
-        "source": {"homepage": homepage, "licence": "CC-BY-SA-4.0" if msd else "unknown",
-                   "access": "open" if msd else "unknown", "url": MSD_MIRROR.format(msd) if msd else None,
-                   "framework": row["Framework"], "citation": bibtex(info.get("bib", ""))},
+        "source": source_block(sources[task], homepage=homepage, framework=row["Framework"],
+                               citation=bibtex(info.get("bib", "")),
+                               expected_url=MSD_MIRROR.format(msd) if msd else None),
         "prepare": {"formats": sources[task]["formats"], "layouts": layouts},
         "corrections": corrections,
         "notes": [notes[task] for notes in (IDENTITY_NOTES, LAYOUT_NOTES) if task in notes],

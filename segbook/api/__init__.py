@@ -49,6 +49,7 @@ COMMAND_FUNCTIONS: dict[str, str] = {
     "datasets show": "segbook.api.datasets:show_dataset",
     "datasets init": "segbook.api.datasets:init_dataset",
     "datasets overlap": "segbook.api.datasets:overlap_datasets",
+    "datasets fetch": "segbook.api.datasets_fetch:fetch_dataset",
     "weights list": "segbook.api.weights:list_weights",
     "weights fetch": "segbook.api.weights:fetch",
     "weights pin": "segbook.api.weights:pin",

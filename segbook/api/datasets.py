@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from segbook.catalog import load_catalog
+from segbook.catalog.access import how_to_get
 from segbook.core.errors import OutputBlocked
 from segbook.core.fsio import atomic_write_text
 from segbook.core.progress import Progress, no_progress
@@ -27,8 +28,10 @@ MANIFEST_HEADER = "# made by `segbook datasets init`; edit freely (see docs/cata
 
 
 def list_datasets(settings: Settings, *, modality: str | None = None, target: str | None = None,
-                  size: str | None = None, access: str | None = None) -> list[DatasetManifest]:
-    """The catalog's datasets in catalog order, those matching every filter given (any case)."""
+                  size: str | None = None, access: str | None = None,
+                  fetchable: bool = False) -> list[DatasetManifest]:
+    """The catalog's datasets in catalog order, those matching every filter given (any case);
+    `fetchable`: only those `segbook datasets fetch` downloads."""
     found = []
     for m in load_catalog(settings.manifests_dir):
         if modality and m.modality.casefold() != modality.casefold():
@@ -38,6 +41,8 @@ def list_datasets(settings: Settings, *, modality: str | None = None, target: st
         if size and m.size != size.casefold():
             continue
         if access and m.access != access.casefold():
+            continue
+        if fetchable and not m.source.get("fetch"):
             continue
         found.append(m)
     return found
@@ -54,6 +59,10 @@ class DatasetView:
         from segbook.nnunet.planning import describe_difference  # noqa: PLC0415 - numpy on use
 
         return [describe_difference(report) for report in self.planned.values()]
+
+    def how_to_get(self, raw: str = "DIR") -> list[str]:
+        """Two or three lines: where the data comes from, what to download, where to put it."""
+        return how_to_get(self.manifest, raw)
 
 
 def show_dataset(dataset: str, out_root: Path, settings: Settings) -> DatasetView:
@@ -75,6 +84,7 @@ class InitRequest:
     display_name: str | None = None
     out: Path | None = None  # the manifest file (default: ./TaskNNN_NAME.yaml)
     force: bool = False  # replace an existing manifest file
+    labels: tuple[str, ...] = ()  # DICOM trees: "N=NAME" maps a SEG segment or RTSTRUCT ROI name to label N
 
 
 @dataclass(frozen=True)
@@ -86,13 +96,15 @@ class InitResult:
 
 def init_dataset(request: InitRequest, settings: Settings) -> InitResult:
     """Write a manifest read off the folder's dataset.json and files; never over a file unless forced."""
-    from segbook.convert.user_manifest import build_user_manifest  # noqa: PLC0415 - convert only for init
+    from segbook.convert.user_dicom import parse_label_options  # noqa: PLC0415 - convert only for init
+    from segbook.convert.user_manifest import build_user_manifest  # noqa: PLC0415
 
     taken = {m.nnunet_id for m in load_catalog(settings.manifests_dir)}
     data = build_user_manifest(request.name, request.raw, nnunet_id=request.nnunet_id,
                                target=request.target.casefold(),
                                modality=request.modality.upper() if request.modality else None,
-                               display_name=request.display_name, taken_ids=taken)
+                               display_name=request.display_name, taken_ids=taken,
+                               labels=parse_label_options(request.labels))
     out = request.out or Path(f"{data['task_id']}.yaml")
     if out.exists() and not request.force:
         raise OutputBlocked(f"{out} already exists", hint="pass --force to replace it, or --out elsewhere")

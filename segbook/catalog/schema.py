@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from segbook.catalog.source_schema import check_source_fields
 from segbook.core.configurations import PAPER_KEYS
 from segbook.core.errors import InvalidInput
 
@@ -16,8 +17,8 @@ KINDS = ("catalog", "demo", "user")
 MODALITIES = ("CT", "MRI", "PET/CT", "US")
 TARGETS = ("lesion", "seen structure", "unseen structure", "structure & lesion")
 NORMALIZATIONS = ("CTNormalization", "ZScoreNormalization", "NoNormalization", "RescaleTo01Normalization")
-ACCESS_KINDS = ("open", "registration", "on request", "embedded", "unknown")
-LAYOUT_KINDS = ("nnunet", "msd", "case_folders", "files", "dicom")
+ACCESS_KINDS = ("open", "registration", "dua", "on request", "embedded", "unknown")  # dua: a signed data-use agreement
+LAYOUT_KINDS = ("nnunet", "msd", "case_folders", "files", "dicom", "chaos")
 ORIENTATIONS = ("LPS", "RAS", "LAS", "RPS", "LPI", "RAI")
 TASK_ID_RE = re.compile(r"^Task\d{3}_[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CASE_PLACEHOLDER = "{case}"
@@ -130,6 +131,7 @@ def _check_source(c: _Checker, source):
     c.type("source.licence", source["licence"], str)
     c.choice("source.access", source["access"], ACCESS_KINDS)
     c.type("source.url", source["url"], str, optional=True)
+    check_source_fields(c, source)
 
 
 def _check_prepare(c: _Checker, prepare):
@@ -148,6 +150,9 @@ def _check_prepare(c: _Checker, prepare):
             _check_pattern_layout(c, where, spec)
         elif spec["kind"] == "dicom":
             _check_dicom_layout(c, where, spec)
+        elif spec["kind"] == "chaos":
+            c.type(f"{where}.cases", spec.get("cases"), str)
+            c.type(f"{where}.value_ranges", spec.get("value_ranges"), list)
         label_map = spec.get("label_map") or {}
         c.type(f"{where}.label_map", label_map, dict)
         if not all(isinstance(k, int) and isinstance(v, int) for k, v in label_map.items()):

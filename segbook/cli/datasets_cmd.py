@@ -1,5 +1,5 @@
-"""`segbook datasets list|show|init|overlap`: browse the catalog, make a manifest for your own
-data, find cases two datasets share.
+"""`segbook datasets list|show|fetch|init|overlap`: browse the catalog, download an open dataset,
+make a manifest for your own data, find cases two datasets share.
 
 Options and rendering only; the work is segbook.api.datasets'. list/show import no torch or
 nnunetv2.
@@ -15,12 +15,13 @@ from pathlib import Path
 import click
 
 from segbook.api import datasets as api
+from segbook.api import datasets_fetch as fetch_api
 from segbook.catalog.schema import ACCESS_KINDS, MODALITIES, TARGETS
 from segbook.catalog.sizes import MEDIUM_MAX_CASES, SIZE_CLASSES, SMALL_MAX_CASES
 from segbook.cli.options import cli_settings, out_option, progress_printer
 
 COLUMNS = ("task_id", "nnunet_id", "display_name", "modality", "target", "cases", "size", "region",
-           "access", "prepare_from")
+           "access", "licence", "fetch", "prepare_from")
 HEADERS = {"task_id": "task id", "nnunet_id": "id", "display_name": "name", "prepare_from": "prepare from"}
 _SIZE_HELP = (f"small (< {SMALL_MAX_CASES + 1} cases), medium ({SMALL_MAX_CASES + 1}-{MEDIUM_MAX_CASES}) "
               f"or large (> {MEDIUM_MAX_CASES})")
@@ -29,7 +30,9 @@ _SIZE_HELP = (f"small (< {SMALL_MAX_CASES + 1} cases), medium ({SMALL_MAX_CASES 
 def _row(m) -> dict:
     return {"task_id": m.task_id, "nnunet_id": m.nnunet_id, "display_name": m.display_name,
             "modality": m.modality, "target": m.target, "cases": m.n_cases if m.n_cases is not None else "",
-            "size": m.size or "", "region": m.region, "access": m.access, "prepare_from": m.prepare_from}
+            "size": m.size or "", "region": m.region, "access": m.access,
+            "licence": m.source.get("licence", "unknown"), "fetch": m.source.get("fetch") or "no",
+            "prepare_from": m.prepare_from}
 
 
 def _table(rows: list[dict]) -> str:
@@ -53,11 +56,15 @@ def datasets():
 @click.option("--modality", type=_choice(MODALITIES), help="Only this modality.")
 @click.option("--target", type=_choice(TARGETS), help="Only this target category.")
 @click.option("--size", type=_choice(SIZE_CLASSES), help=f"Only this size class: {_SIZE_HELP}.")
-@click.option("--access", type=_choice(ACCESS_KINDS), help="Only this access kind.")
+@click.option("--access", type=_choice(ACCESS_KINDS),
+              help="Only this access kind (open, registration, dua: a signed data-use agreement, unknown).")
+@click.option("--fetchable", is_flag=True, help="Only the datasets `segbook datasets fetch` downloads.")
 @click.option("--format", "fmt", type=_choice(("table", "json", "csv")), default="table", show_default=True)
-def list_datasets(modality, target, size, access, fmt):
-    """Every dataset in the catalog, with the layout `segbook prepare` accepts for it."""
-    found = api.list_datasets(cli_settings(), modality=modality, target=target, size=size, access=access)
+def list_datasets(modality, target, size, access, fetchable, fmt):
+    """Every dataset in the catalog: its access rule and licence, whether `segbook datasets fetch`
+    downloads it (and how), and the layout `segbook prepare` accepts for it."""
+    found = api.list_datasets(cli_settings(), modality=modality, target=target, size=size, access=access,
+                              fetchable=fetchable)
     rows = [_row(m) for m in found]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
@@ -99,8 +106,9 @@ def _show_text(view, out_root: Path) -> str:
     if m.paper_dice:
         lines.append("  paper Dice: " + ", ".join(f"{k} {v:.4f}" for k, v in m.paper_dice.items()))
     src = m.source
-    lines.append(f"  source: {src.get('homepage') or 'unknown'}  licence: {src.get('licence')}  "
+    lines.append(f"  source: {src.get('landing') or src.get('homepage') or 'unknown'}  licence: {src.get('licence')}  "
                  f"access: {src.get('access')}" + (f"  url: {src['url']}" if src.get("url") else ""))
+    lines += [f"  {line}" for line in view.how_to_get()]
     lines.append(f"  prepare from: {m.prepare_from}")
     if m.path is not None:
         lines.append(f"  lock: {m.lock_path} ({'present' if view.lock_present else 'none yet: prepare with --lock'})")
@@ -125,10 +133,46 @@ def show_dataset(dataset, fmt, out_root):
         click.echo(_show_text(view, out_root))
 
 
+@datasets.command("fetch")
+@click.argument("dataset")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to fill: the one `segbook prepare DATASET --raw` reads next (one folder per dataset).")
+@click.option("--mirror", envvar="SEGBOOK_MIRROR", metavar="URL", default=None,
+              help="Replace the scheme and host of every download URL with this one, keeping the path "
+                   "(a local copy; default: $SEGBOOK_MIRROR). For Hugging Face it is the endpoint.")
+@click.option("--force", is_flag=True, help="Fetch again, and replace entries of the same name in --out.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def fetch_dataset(dataset, out, mirror, force, quiet):
+    """Download an open DATASET, verify every file, and unpack it into --out.
+
+    \b
+    Checksums (published by the host, or Zenodo's md5) are checked before anything is unpacked; a
+    mismatch exits 65 and leaves nothing behind. A cut download continues where it stopped. A dataset
+    behind a registration or a data-use agreement is refused (exit 66) with its landing page, the
+    files to download there and the folder to put them in.
+
+    \b
+    Example:
+      segbook datasets fetch Task009_Spleen --out ~/data/spleen
+      segbook prepare Task009_Spleen --raw ~/data/spleen
+    """
+    request = fetch_api.FetchRequest(dataset, out, mirror=mirror, force=force)
+    outcome = fetch_api.fetch_dataset(request, cli_settings(), progress_printer(quiet))
+    fetched = outcome.fetched
+    for note in fetched.notes:
+        click.echo(f"note: {note}", err=True)
+    for item in fetched.files:
+        digest = next((f"{k} {item[k]}" for k in ("sha256", "md5") if item.get(k)), "")
+        click.echo(f"{item['name']}\t{digest}\t{item.get('checksum', '')}")
+    click.echo(f"{'already fetched' if fetched.reused else 'fetched'} {fetched.task_id} into {fetched.raw_dir} "
+               f"({fetched.method}; {len(fetched.placed)} entries)")
+    click.echo(f"next: {outcome.prepare_command}")
+
+
 @datasets.command("init")
 @click.argument("name")
 @click.option("--raw", "raw", required=True, type=click.Path(path_type=Path),
-              help="Your nnU-Net (v1/v2) or MSD-style task folder.")
+              help="Your nnU-Net (v1/v2) or MSD-style task folder, or a DICOM tree (series + SEG or RTSTRUCT).")
 @click.option("--target", required=True, type=_choice(TARGETS), help="Target category.")
 @click.option("--id", "nnunet_id", type=click.IntRange(1, 999),
               help="nnU-Net dataset id (default: from a DatasetNNN_/TaskNNN_ folder name).")
@@ -137,10 +181,14 @@ def show_dataset(dataset, fmt, out_root):
 @click.option("--out", "out", type=click.Path(path_type=Path),
               help="Manifest file to write (default: ./TaskNNN_NAME.yaml); its lock goes next to it.")
 @click.option("--force", is_flag=True, help="Replace an existing manifest file.")
-def init_dataset(name, raw, target, nnunet_id, modality, display_name, out, force):
-    """Write a manifest for your own dataset NAME, read off its dataset.json and files."""
+@click.option("--label", "labels", multiple=True, metavar="N=NAME",
+              help="DICOM trees: label value N is the SEG segment or RTSTRUCT ROI called NAME (repeat per label). "
+                   "Without it, init lists the names it found and exits 2.")
+def init_dataset(name, raw, target, nnunet_id, modality, display_name, out, force, labels):
+    """Write a manifest for your own dataset NAME, read off its dataset.json and files, or off the
+    headers of a DICOM tree (case ids from PatientID, with the study date where a patient has several)."""
     request = api.InitRequest(name, raw, target, nnunet_id=nnunet_id, modality=modality,
-                              display_name=display_name, out=out, force=force)
+                              display_name=display_name, out=out, force=force, labels=tuple(labels))
     written = api.init_dataset(request, cli_settings())
     click.echo(f"wrote {written.path} ({written.task_id}, {written.n_cases} cases)")
     click.echo(f"next: segbook prepare {written.path} --raw {raw} --lock")

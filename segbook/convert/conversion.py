@@ -63,7 +63,8 @@ def convert_into(staging: Path, discovery: Discovery, manifest, seed: int, progr
     splits and split.json), each written file hashed once."""
     hashes, fingerprints, written = _convert_cases(staging, discovery, manifest, progress)
     content = {case: {ch: h.content for ch, h in chans.items()} for case, chans in hashes.items()}
-    split = make_split([c.case_id for c in discovery.cases], seed, groups=identical_groups(content))
+    split = make_split([c.case_id for c in discovery.cases], seed,
+                       groups=merged_groups(identical_groups(content), patient_groups(discovery)))
     near = near_duplicates(fingerprints, split.groups)
     announce(split.groups, near, progress)
     for case in split.test:  # converted as training cases, the held-out ones move over
@@ -96,6 +97,27 @@ def _convert_cases(staging: Path, discovery: Discovery, manifest, progress):
         written_all[case.case_id] = written
         counter.step()
     return hashes, fingerprints, written_all
+
+
+def patient_groups(discovery: Discovery) -> list[tuple[str, ...]]:
+    """Cases the layout says belong together (RawCase.group: one patient's frames, studies or scans)."""
+    by_group: dict[str, list[str]] = {}
+    for case in discovery.cases:
+        if case.group is not None:
+            by_group.setdefault(case.group, []).append(case.case_id)
+    return [tuple(sorted(cases)) for cases in by_group.values() if len(cases) > 1]
+
+
+def merged_groups(*families) -> tuple[tuple[str, ...], ...]:
+    """Groups that share a case become one (identical scans of two patients join both patients)."""
+    merged: list[set[str]] = []
+    for group in (set(g) for family in families for g in family):
+        touching = [m for m in merged if m & group]
+        for m in touching:
+            group |= m
+            merged.remove(m)
+        merged.append(group)
+    return tuple(sorted(tuple(sorted(g)) for g in merged if len(g) > 1))
 
 
 def leakage_fields(converted: Converted) -> dict:

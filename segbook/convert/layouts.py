@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -314,14 +315,38 @@ def select_layouts(manifest, layout: str | None) -> list[dict]:
     return chosen
 
 
-def discover(manifest, raw_dir: Path, layout: str | None = None) -> Discovery:
-    """Cases of the first declared layout that matches; descends through single-folder wrappers."""
+# Layouts read by a module of their own (detect, discover, and a reader registered in readers.py).
+MODULE_LAYOUTS = {"dicom": "segbook.convert.dicom.layout", "chaos": "segbook.convert.chaos"}
+
+
+def _module(kind: str):
+    return import_module(MODULE_LAYOUTS[kind])
+
+
+def _detect(root: Path, spec: dict) -> bool:
+    if spec["kind"] in MODULE_LAYOUTS:
+        return _module(spec["kind"]).detect(root, spec)
+    return _DETECT[spec["kind"]](root, spec)
+
+
+def _discover(root: Path, spec: dict, manifest, cache_dir: Path | None) -> Discovery:
+    if spec["kind"] not in MODULE_LAYOUTS:
+        return _DISCOVER[spec["kind"]](root, spec, manifest)
+    cases, seen = [], {}
+    for case in _module(spec["kind"]).discover(root, spec, manifest, cache_dir):
+        _add(cases, seen, case)
+    return Discovery(layout_title(spec), spec, root, tuple(cases))
+
+
+def discover(manifest, raw_dir: Path, layout: str | None = None, cache_dir: Path | None = None) -> Discovery:
+    """Cases of the first declared layout that matches; descends through single-folder wrappers.
+    `cache_dir` keeps what is slow to find again (the header index of a DICOM tree)."""
     specs = select_layouts(manifest, layout)
     root = Path(raw_dir)
     while True:
         for spec in specs:
-            if _DETECT[spec["kind"]](root, spec):
-                return _DISCOVER[spec["kind"]](root, spec, manifest)
+            if _detect(root, spec):
+                return _discover(root, spec, manifest, cache_dir)
         children = visible(root)
         if len(children) == 1 and children[0].is_dir():
             root = children[0]

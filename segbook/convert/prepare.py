@@ -50,6 +50,7 @@ from segbook.core.stamps import REFUSE, REUSE
 from segbook.core.volumes import check_regular_file
 
 DOWNLOADS_DIR = "downloads"  # OUT/downloads/<task>: unpacked archives
+CACHE_DIR = ".cache"  # OUT/.cache: what is slow to find again (DICOM header indexes)
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ def remove_leftovers(out_root: Path, manifest) -> list[Path]:
 def _gather(manifest, raw_dir: Path, out_root: Path, lock_file: Path, options: PrepareOptions) -> _Inputs:
     expected = read_lock(lock_file)  # again, under the lock: a prepare we waited for may have pinned it
     raw = _resolve_raw(raw_dir, out_root, manifest, options.force, options.archive_limits)
-    discovery = discover(manifest, raw, options.layout)
+    discovery = discover(manifest, raw, options.layout, cache_dir=out_root / CACHE_DIR)
     if not discovery.cases:
         raise InputMissing(f"no labelled cases found in {discovery.root}", hint="is the download complete?")
     _check_raw_files(discovery)

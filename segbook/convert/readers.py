@@ -17,6 +17,8 @@ from segbook.core.errors import InvalidInput
 READERS = {
     "volume": "segbook.convert.images:read_volume_case",
     "label_parts": "segbook.convert.label_parts:read_label_parts_case",
+    "dicom": "segbook.convert.dicom.layout:read_case",
+    "chaos": "segbook.convert.chaos:read_case",
 }
 
 

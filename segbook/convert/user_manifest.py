@@ -1,7 +1,7 @@
-"""`segbook datasets init`: a manifest for the user's own dataset, read off its dataset.json.
+"""`segbook datasets init`: a manifest for the user's own dataset, read off its dataset.json or DICOM headers.
 
-Works for an nnU-Net v1/v2 task folder or an MSD-style folder. The result is a stand-alone
-manifest (kind: user); its lock will live next to it (<file>.lock).
+Works for an nnU-Net v1/v2 task folder, an MSD-style folder, or a DICOM tree (segbook.convert.user_dicom).
+The result is a stand-alone manifest (kind: user); its lock will live next to it (<file>.lock).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from segbook.catalog.manifest import DatasetManifest
 from segbook.catalog.schema import TARGETS
 from segbook.convert.layouts import discover
+from segbook.convert.user_dicom import dicom_manifest_parts, is_dicom_tree
 from segbook.core.errors import InputMissing, InvalidInput, UsageProblem
 from segbook.core.untrusted import read_json
 
@@ -79,7 +80,10 @@ def _modality(channels: list[dict], given: str | None, fallback: str | None = No
 
 def build_user_manifest(name: str, raw: Path, *, nnunet_id: int | None, target: str,
                         modality: str | None = None, display_name: str | None = None,
-                        taken_ids: set[int] = frozenset(), modality_fallback: str | None = None) -> dict:
+                        taken_ids: set[int] = frozenset(), modality_fallback: str | None = None,
+                        labels: dict[int, str] | None = None) -> dict:
+    """A user manifest for an nnU-Net/MSD folder (read off dataset.json) or a DICOM tree (read off its
+    headers; `labels` maps label values to SEG segment or RTSTRUCT ROI names)."""
     raw = Path(raw)
     if not raw.is_dir():
         raise InputMissing(f"raw folder {raw} does not exist")
@@ -94,16 +98,25 @@ def build_user_manifest(name: str, raw: Path, *, nnunet_id: int | None, target: 
     if nnunet_id in taken_ids:
         raise UsageProblem(f"dataset id {nnunet_id} is used by the catalog",
                            hint="nnU-Net needs unique ids: pass another --id (e.g. from 500-599 or 800-893)")
-    data = _dataset_json(raw)
-    channels = _channels(data)
+    dicom = is_dicom_tree(raw)
+    if dicom:
+        parts = dicom_manifest_parts(raw, labels or {})
+        channels, label_names, layouts = parts["channels"], parts["labels"], [parts["layout"]]
+        modality = modality or (parts["modality"] if parts["modality"] != "unknown" else None)
+    else:
+        if labels:
+            raise UsageProblem("--label is for DICOM trees; an nnU-Net or MSD folder names its labels in dataset.json")
+        data = _dataset_json(raw)
+        channels, label_names = _channels(data), _labels(data)
+        layouts = [{"kind": "nnunet"}, {"kind": "msd"}]
     manifest = {
         "schema": "segbook-manifest/1", "kind": "user", "task_id": f"Task{nnunet_id:03d}_{name}",
         "nnunet_id": nnunet_id, "display_name": display_name or name, "aliases": [],
         "modality": _modality(channels, modality, modality_fallback), "target": target, "region": ["Others"],
-        "channels": channels, "labels": _labels(data),
+        "channels": channels, "labels": label_names,
         "cases": {"paper": None, "train": None, "test": None}, "reference_plan": None, "paper_dice": {},
         "source": {"homepage": None, "licence": "unknown", "access": "unknown", "url": None},
-        "prepare": {"layouts": [{"kind": "nnunet"}, {"kind": "msd"}]},
+        "prepare": {"layouts": layouts},
         "corrections": [], "notes": [f"created by `segbook datasets init` from {raw.name}"],
     }
     found = discover(DatasetManifest.from_dict(manifest), raw)

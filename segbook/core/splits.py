@@ -128,9 +128,9 @@ def _grouped_split(cases: list[str], seed: int, n_test: int, groups) -> Split:
         else:
             rest.append(unit)
     if not test or len(rest) < NUM_FOLDS:
-        raise InvalidInput(f"{len(cases)} cases in {len(units)} groups of identical content are too few for a "
-                           f"held-out test split plus {NUM_FOLDS} folds",
-                           hint="remove the duplicate cases, or add more distinct ones")
+        raise InvalidInput(f"{len(cases)} cases in {len(units)} groups that must stay together (identical "
+                           f"content, or one patient's) are too few for a held-out test split plus {NUM_FOLDS} folds",
+                           hint="remove duplicate cases, or add more distinct ones (or patients)")
     folds: list[list[str]] = [[] for _ in range(NUM_FOLDS)]
     for unit in rest:
         min(folds, key=len).extend(unit)  # min() returns the first smallest: round-robin for single cases

@@ -57,7 +57,8 @@ def write_run_receipt(request, dataset, layout, device, planned, trained, predic
         "settings": {**settings.as_dict(), "environment": environ_snapshot()},
         "dataset": {
             "task_id": dataset.task_id, "nnunet_id": dataset.nnunet_id, "name": dataset.display_name,
-            "source": dataset.source, "nnunet_dataset": dataset.dataset_name,
+            "source": dataset.source, "licence": dataset.licence, "access": dataset.access,
+            "nnunet_dataset": dataset.dataset_name,
             "dataset_sha256": dataset.dataset_sha256, "lock_sha256": dataset.lock_sha256,
             "num_train": len(dataset.split.train), "num_test": len(dataset.split.test),
             "labels": {str(k): v for k, v in sorted(dataset.labels.items())},

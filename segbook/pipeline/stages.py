@@ -51,6 +51,8 @@ class Dataset:
     dataset_sha256: str
     lock_sha256: str | None
     near_duplicates: tuple = ()  # (case, case, score) warnings from prepare
+    licence: str = "unknown"  # the manifest's source licence and access: they travel into the receipt
+    access: str = "unknown"
 
     @property
     def test_images(self) -> Path:
@@ -136,6 +138,7 @@ def prepare(request, located: DatasetSource, progress) -> Dataset:
         split=prepared.split,
         dataset_sha256=prepared.dataset_sha256, lock_sha256=prepared.lock_sha256,
         near_duplicates=tuple(prepared.near_duplicates),
+        licence=str((manifest.source or {}).get("licence", "unknown")), access=manifest.access,
     )
 
 

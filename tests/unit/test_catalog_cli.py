@@ -53,7 +53,7 @@ def test_list_json_and_csv_agree():
 
 
 @pytest.mark.parametrize("option, value, count", [("--modality", "pet/ct", 3), ("--modality", "US", 1),
-                                                  ("--access", "open", 10), ("--access", "embedded", 1)])
+                                                  ("--access", "open", 40), ("--access", "embedded", 1)])
 def test_list_filters(option, value, count):
     rows = json.loads(_invoke("datasets", "list", option, value, "--format", "json").output)
     assert len(rows) == count

@@ -73,7 +73,7 @@ def _parts(root: Path, seed: int, channels: list[str], parts: list[tuple[str, in
 
 def acdc(root):
     out = []
-    for p in range(1, 5):
+    for p in range(1, 8):  # 7 patients: a grouped split needs 6 units (5 folds + the test side)
         base = f"ACDC/database/training/patient{p:03d}"
         _save(_mask(99), root / base / f"patient{p:03d}_4d.nii.gz")  # the cine: not a case
         (root / base / "Info.cfg").write_text("ED: 1\nES: 12\n")
@@ -129,8 +129,8 @@ def ispy1(root):
 
 def isbi2015(root):
     out = []
-    for p in range(1, 4):
-        for t in range(1, 4):
+    for p in range(1, 7):
+        for t in range(1, 3):
             name = f"training{p:02d}_{t:02d}"
             pre = f"training/training{p:02d}/preprocessed/{name}"
             channels = [f"{pre}_{c}_pp.nii" for c in ("flair", "mprage", "pd", "t2")]
@@ -155,7 +155,7 @@ def wmh(root):
 def cmrxmotion(root):
     base = "CMRxMotion/CMRxMotion Training Dataset/data"
     out = []
-    for scan in ("P001-1", "P001-2", "P002-1", "P003-1"):
+    for scan in ("P001-1", "P001-2", "P002-1", "P003-1", "P004-1", "P005-1", "P006-1"):
         for phase in ("ED", "ES"):
             name = f"{scan}-{phase}"
             out.append(_single(root, len(out), [f"{base}/{scan}/{name}.nii.gz"], f"{base}/{scan}/{name}-label.nii.gz",
@@ -228,7 +228,9 @@ def autopet(root):
                ("PETCT_0b98dbe00d", "05-18-2003-NA-PET-CT Ganzkoerper  primaer mit KM-23481"),
                ("PETCT_0b98dbe00d", "11-02-2003-NA-PET-CT Ganzkoerper  primaer mit KM-31287"),
                ("PETCT_0c13e4df10", "09-19-2001-NA-PET-CT Ganzkoerper  primaer mit KM-64413"),
-               ("PETCT_0c4d2b6c8e", "02-27-2004-NA-PET-CT Ganzkoerper  primaer mit KM-88032")]
+               ("PETCT_0c4d2b6c8e", "02-27-2004-NA-PET-CT Ganzkoerper  primaer mit KM-88032"),
+               ("PETCT_0d0e2b1a77", "06-14-2005-NA-PET-CT Ganzkoerper  primaer mit KM-11904"),
+               ("PETCT_0e3c5a9f21", "03-30-2002-NA-PET-CT Ganzkoerper  primaer mit KM-52216")]
     out = []
     for i, (patient, study) in enumerate(studies):
         base = f"FDG-PET-CT-Lesions/{patient}/{study}"

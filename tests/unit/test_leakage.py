@@ -57,7 +57,7 @@ def test_groups_never_straddle_a_split(seed):
 
 def test_too_few_distinct_cases_is_refused():
     cases = [f"c{i}" for i in range(8)]
-    with pytest.raises(InvalidInput, match="groups of identical content"):
+    with pytest.raises(InvalidInput, match="groups that must stay together"):
         make_split(cases, groups=[cases[:4]])
 
 
@@ -80,7 +80,7 @@ def test_identical_twins_stay_on_one_side_and_are_locked(tmp_path):
     for group in groups:
         sides = {"test" if c in split.test else next(i for i, f in enumerate(split.folds) if c in f) for c in group}
         assert len(sides) == 1
-    assert any(m.startswith("prepare: 2 groups of identical cases (5 cases) kept together: "
+    assert any(m.startswith("prepare: 2 groups of cases (identical images, or one patient's) kept together: "
                             "case_001 = case_007; case_002 = case_004 = case_009") for m in messages)
     text = prepared.lock_path.read_text()
     assert "duplicates case_001 case_007\n" in text and "duplicates case_002 case_004 case_009\n" in text

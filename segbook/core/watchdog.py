@@ -1,4 +1,4 @@
-"""An overall deadline for one HTTP download, headers and body alike.
+"""An overall deadline for one HTTP download, headers and body alike (the kit's one downloader: core.download).
 
 A socket timeout only bounds each read: a server that sends one byte every few seconds never
 trips it. The watchdog shuts the connection's socket down when the deadline passes, which ends
