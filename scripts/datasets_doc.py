@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - the page text holds Markdown table rows, one line each
 """Write docs/datasets.md: one row per catalog dataset, from manifests/datasets/*.yaml.
 
 `--check` only compares (exit 1 when the page is out of date); tests/unit/test_datasets_doc.py runs it.
@@ -34,9 +35,41 @@ two-line error naming the first file that does not fit; nothing is written.
 - **Prepared from**: the download layouts the kit reads besides an nnU-Net folder. Label values
   are remapped as read, before any cast, where the layout says so (BraTS, MM-WHS, MyoPS).
 - **Fixture-tested**: `yes` where the suite lays out tiny volumes under the download's own file
-  names and prepares them with `segbook prepare` (`tests/unit/test_download_layouts.py`,
-  `tests/unit/test_convert_layouts.py`); a test fails if a layout has no fixture.
+  names (DICOM written with pydicom/highdicom) and prepares them with `segbook prepare`
+  (`tests/unit/test_download_layouts*.py`, `test_convert_layouts.py`, `test_dicom_layouts.py`);
+  `nnU-Net folder` where the download's layout is unknown and the suite prepares the dataset from
+  the one way in it has. `tests/unit/test_every_dataset_prepares.py` fails if any dataset has no fixture.
 - **Notes**: what is unverified or unknown about the dataset, and identity problems of its sources.
+
+## How the layouts are read
+
+Declarative layouts (`files`, `case_folders`) name each channel's file and the label by patterns with
+`{case}`; `**/` stands for any folders. Further keys: `label_parts` (a label map assembled from several
+files, e.g. LAScarQS's atrium and scar, HaN-Seg's one file per organ, LNDb's one mask per reader: each
+file's non-zero voxels get the part's value, later parts win where they overlap), `label_map` (raw
+values remapped on 64-bit integers before any cast), `case_regex` (which cases belong to the task:
+AMOS CT vs MRI by id), `group` (a regex whose first group names the patient: one patient's frames,
+studies or scans stay on one side of the split), `exclude`, and `cases` as a list for subjects at
+several depths (WMH). Named readers do the rest, one module each, registered in
+`segbook/convert/readers.py`:
+
+| Reader | Used for | Library, and why |
+|---|---|---|
+| `volume` | NIfTI, NRRD, MHA/MHD (4D split into channels; a singleton 4th axis dropped) | SimpleITK (already the kit's image library) |
+| `dicom` | CT/MR series with DICOM-SEG or RTSTRUCT (TCIA/IDC trees) | pydicom reads the headers; SimpleITK's ImageSeriesReader reads the pixels of an explicitly ordered file list; highdicom reads DICOM-SEG frames by their referenced SOP instances |
+| `dicom` (RTSTRUCT) | contour polygons rasterised onto the referenced CT grid | written here: no well-kept library rasterises onto a given ITK grid without its own copy of the series reader (rt-utils, dcmrtstruct2nii, platipy re-read the series); points go to continuous voxel indices through the image's own transform and scikit-image's `polygon` fills each slice (several contours of one ROI on one slice combine by XOR, so holes stay holes) |
+| `chaos` | CHAOS MR: DICOM series + PNG ground-truth stacks | pydicom + Pillow; grey-value ranges map to labels |
+| `label_parts` | several label files per case | SimpleITK |
+
+DICOM is read by header, never by file or folder names: files are grouped by SeriesInstanceUID and
+ordered by their position along the slice normal (ImagePositionPatient on the normal of
+ImageOrientationPatient); a series with mixed orientations, duplicate positions or uneven gaps is
+refused when a case uses it. Each SEG or RTSTRUCT makes a case with the series it references
+(ReferencedSeriesSequence, or the RTSTRUCT's referenced frame of reference); case ids are the
+PatientID, with the study date (then the series number) where a patient has several. Several label
+objects on one series (readers) are united, or the first by series number is taken, as the manifest
+says; automatic (AI) segmentations are left out where the manifest says so. The header index of a
+tree is cached under `OUT/.cache/` and rebuilt when any file's size or time changes.
 
 """
 HEADER = ("| Dataset | Name | Modality | Download format | Prepared from | Fixture-tested | Notes |\n"
@@ -60,7 +93,7 @@ def row(manifest: dict) -> str:
     layouts = download_layouts(manifest)
     prepared = "; ".join(_layout_title(s) for s in layouts) or "nnU-Net folder only"
     cells = [manifest["task_id"], manifest["display_name"], manifest["modality"],
-             manifest["prepare"].get("formats") or "unknown", prepared, "yes" if layouts else "–",
+             manifest["prepare"].get("formats") or "unknown", prepared, "yes" if layouts else "nnU-Net folder",
              " ".join(manifest.get("notes") or [])]
     return "| " + " | ".join(_cell(c) for c in cells) + " |\n"
 

@@ -39,7 +39,8 @@ def groups_message(groups) -> str | None:
     shown = "; ".join(" = ".join(g) for g in groups[:SHOWN])
     more = f"; and {len(groups) - SHOWN} more" if len(groups) > SHOWN else ""
     noun = "group" if len(groups) == 1 else "groups"
-    return (f"prepare: {len(groups)} {noun} of cases (identical images, or one patient's) kept together: "
+    return (f"prepare: {len(groups)} {noun} of cases (identical images, or one patient's; {n_cases} cases) "
+            "kept together: "
             f"{shown}{more}")
 
 

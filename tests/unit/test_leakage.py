@@ -80,7 +80,8 @@ def test_identical_twins_stay_on_one_side_and_are_locked(tmp_path):
     for group in groups:
         sides = {"test" if c in split.test else next(i for i, f in enumerate(split.folds) if c in f) for c in group}
         assert len(sides) == 1
-    assert any(m.startswith("prepare: 2 groups of cases (identical images, or one patient's) kept together: "
+    assert any(m.startswith("prepare: 2 groups of cases (identical images, or one patient's; 5 cases) "
+                            "kept together: "
                             "case_001 = case_007; case_002 = case_004 = case_009") for m in messages)
     text = prepared.lock_path.read_text()
     assert "duplicates case_001 case_007\n" in text and "duplicates case_002 case_004 case_009\n" in text
