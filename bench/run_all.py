@@ -35,6 +35,7 @@ BENCHMARKS = {
     "grid": ("bench_grid.py", ["--repeats", "1"]),  # grid plan / status over 3,045 cells (< 2 s / < 5 s)
     "signal": ("bench_signal.py", []),  # SIGTERM -> exit 75, and the cost of counter-based batch seeds
     "leakage": ("bench_leakage.py", ["--small"]),  # duplicate/near-duplicate checks in prepare
+    "prepare_jobs": ("bench_prepare_jobs.py", ["--small"]),  # prepare --jobs 2 vs 1, and the read/write floor
 }
 SKIPPED_WHEN_QUICK = {"demo"}  # the demo has one size: it runs in full or not at all
 

@@ -28,6 +28,7 @@ class PrepareRequest:
     max_unpacked_bytes: int | None = None  # archive limits (default: segbook.convert.archive.ArchiveLimits)
     max_members: int | None = None
     command: str | None = None  # the command line recorded in a lock written now
+    jobs: int | None = None  # cases converted at a time (default: the cores this process may use)
 
 
 def prepare(request: PrepareRequest, settings: Settings,
@@ -48,5 +49,5 @@ def prepare(request: PrepareRequest, settings: Settings,
         limits = replace(limits, max_members=request.max_members)
     options = PrepareOptions(lock=request.lock, force=request.force, seed=request.seed, layout=request.layout,
                              lock_file=request.lock_file, command=request.command, lock_mode=settings.lock_mode,
-                             archive_limits=limits)
+                             archive_limits=limits, jobs=request.jobs)
     return prepare_dataset(manifest, request.raw, out_root, options, progress=progress)

@@ -35,7 +35,12 @@ from segbook.core.units import parse_size
               help="Refuse an archive with more members than this (default 1,000,000).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress lines.")
-def prepare(dataset, raw, out, lock, force, seed, layout, lock_file, max_unpacked_size, max_members, fmt, quiet):
+@click.option("--jobs", type=click.IntRange(1, 256), default=None, metavar="N",
+              help="Convert and hash N cases at a time in N processes (default: the cores this process may use, "
+                   "i.e. its CPU affinity, which is what Slurm grants; one for downloads under 32 MiB). The prepared "
+                   "dataset and lock are identical for any N.")
+def prepare(dataset, raw, out, lock, force, seed, layout, lock_file, max_unpacked_size, max_members, fmt, quiet,
+            jobs):
     """Convert DATASET's download into nnU-Net layout, hash every case, split, and compare with the lock.
 
     DATASET is a task id, nnU-Net id, display name, or the path of a manifest made by
@@ -48,7 +53,7 @@ def prepare(dataset, raw, out, lock, force, seed, layout, lock_file, max_unpacke
     request = PrepareRequest(dataset=dataset, raw=raw, out_root=out, lock=lock, force=force,
                              seed=DEFAULT_SEED if seed is None else seed, layout=layout, lock_file=lock_file,
                              max_unpacked_bytes=_size(max_unpacked_size), max_members=max_members,
-                             command=shlex.join(["segbook", *sys.argv[1:]]))
+                             command=shlex.join(["segbook", *sys.argv[1:]]), jobs=jobs)
     try:
         result = run(request, cli_settings(), progress)
     except Differences as exc:  # the lock's: every case that differs, then the error

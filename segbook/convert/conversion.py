@@ -6,8 +6,12 @@ Nothing here decides whether to convert or whether the result replaces what is t
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+import SimpleITK as sitk
 
 from segbook import __version__
 from segbook.catalog.content import ImageHashes, file_hashes, image_hashes
@@ -58,10 +62,11 @@ def announce(groups, near, progress) -> None:
             progress(message)
 
 
-def convert_into(staging: Path, discovery: Discovery, manifest, seed: int, progress) -> Converted:
+def convert_into(staging: Path, discovery: Discovery, manifest, seed: int, progress, jobs: int = 1) -> Converted:
     """Convert, hash and split every case into `staging` (nnU-Net raw layout with dataset.json,
-    splits and split.json), each written file hashed once."""
-    hashes, fingerprints, written = _convert_cases(staging, discovery, manifest, progress)
+    splits and split.json), each written file hashed once; `jobs` cases at a time (the result is the
+    same for any number)."""
+    hashes, fingerprints, written = _convert_cases(staging, discovery, manifest, progress, jobs)
     content = {case: {ch: h.content for ch, h in chans.items()} for case, chans in hashes.items()}
     split = make_split([c.case_id for c in discovery.cases], seed,
                        groups=merged_groups(identical_groups(content), patient_groups(discovery)))
@@ -75,28 +80,61 @@ def convert_into(staging: Path, discovery: Discovery, manifest, seed: int, progr
     return Converted(hashes, fingerprints, split, near, lock_from_conversion(manifest.task_id, split, hashes))
 
 
-def _convert_cases(staging: Path, discovery: Discovery, manifest, progress):
-    """Every case into imagesTr/labelsTr; the first image channel is decoded once, for both its
-    hash and its fingerprint."""
-    hashes: dict[str, dict[str, ImageHashes]] = {}
-    fingerprints, written_all = {}, {}
+def _convert_cases(staging: Path, discovery: Discovery, manifest, progress, jobs: int):
+    """Every case into imagesTr/labelsTr, `jobs` at a time; results are taken in case order, so the
+    first failing case (in that order) is the one reported, as with one job."""
     for side in ("Tr", "Ts"):
         (staging / f"images{side}").mkdir()
         (staging / f"labels{side}").mkdir()
     counter = CountProgress(f"prepare {manifest.task_id}: cases converted", len(discovery.cases), progress)
-    for case in discovery.cases:
-        written = convert_case(case, manifest, discovery.spec, staging / "imagesTr", staging / "labelsTr")
-        hashes[case.case_id] = {}
-        for key, path in written.items():
-            if key == "0000":
-                image = read_volume(path)
-                hashes[case.case_id][key] = image_hashes(image)
-                fingerprints[case.case_id] = fp.image_fingerprint(image)
-            else:
-                hashes[case.case_id][key] = file_hashes(path)
-        written_all[case.case_id] = written
-        counter.step()
+    args = [(case, manifest, discovery.spec, staging / "imagesTr", staging / "labelsTr") for case in discovery.cases]
+    results = []
+    if jobs <= 1 or len(args) <= 1:
+        for arg in args:
+            results.append(convert_and_hash(*arg))
+            counter.step()
+    else:
+        results = _in_workers(args, min(jobs, len(args)), counter)
+    hashes = {case_id: chans for case_id, chans, _, _ in results}
+    fingerprints = {case_id: f for case_id, _, f, _ in results}
+    written_all = {case_id: w for case_id, _, _, w in results}
     return hashes, fingerprints, written_all
+
+
+def _in_workers(args: list, jobs: int, counter) -> list:
+    # forkserver, not fork: the parent may hold threads (SimpleITK, torch) that fork would copy mid-state
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_one_thread_each) as pool:
+        futures = [pool.submit(convert_and_hash, *arg) for arg in args]
+        results = []
+        try:
+            for future in futures:
+                results.append(future.result())
+                counter.step()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return results
+
+
+def _one_thread_each() -> None:
+    """N workers on N cores: each SimpleITK filter on one thread, not N each."""
+    sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
+
+
+def convert_and_hash(case, manifest, spec: dict, image_dir: Path, label_dir: Path):
+    """One case converted, its files hashed; the first image channel is decoded once, for both its
+    hash and its near-duplicate fingerprint. Runs in a worker process with --jobs > 1."""
+    written = convert_case(case, manifest, spec, image_dir, label_dir)
+    hashes, fingerprint = {}, None
+    for key, path in written.items():
+        if key == "0000":
+            image = read_volume(path)
+            hashes[key] = image_hashes(image)
+            fingerprint = fp.image_fingerprint(image)
+        else:
+            hashes[key] = file_hashes(path)
+    return case.case_id, hashes, fingerprint, written
 
 
 def patient_groups(discovery: Discovery) -> list[tuple[str, ...]]:

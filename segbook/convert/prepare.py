@@ -42,6 +42,7 @@ from segbook.convert.prepared_stamp import (
     refresh_fingerprint,
     write_stamp,
 )
+from segbook.core.cores import usable_cores
 from segbook.core.errors import InputMissing, OutputBlocked
 from segbook.core.fsio import ensure_writable_dir, install_directory, staging_directory
 from segbook.core.locks import describe_holder, exclusive, lock_path
@@ -65,6 +66,7 @@ class PrepareOptions:
     command: str | None = None  # recorded in a lock written now (default: this process's argv)
     lock_mode: str = "flock"  # the settings' (flock | file, see segbook.core.locks)
     archive_limits: ArchiveLimits | None = None  # what an archive may unpack to (default: ArchiveLimits())
+    jobs: int | None = None  # cases converted at a time (default: the cores this process may use)
 
 
 @dataclass
@@ -208,7 +210,8 @@ def _prepare_locked(inputs: _Inputs, options: PrepareOptions, progress) -> Prepa
 
     staging = staging_directory(inputs.final)
     try:
-        converted = convert_into(staging, inputs.discovery, inputs.manifest, options.seed, progress)
+        converted = convert_into(staging, inputs.discovery, inputs.manifest, options.seed, progress,
+                                 jobs=_jobs(options.jobs, inputs.discovery))
         if inputs.expected is not None and not inputs.pinning:
             prepare_decisions.check_against_lock(inputs.expected, converted.actual, inputs.lock_file,
                                                  inputs.manifest, options.lock)
@@ -278,6 +281,17 @@ def _check_raw_files(discovery: Discovery) -> None:
     for case in discovery.cases:
         for path in case.files:
             check_regular_file(path, f"case {case.case_id}: {path}")
+
+
+PARALLEL_FROM_BYTES = 32 << 20  # by default, worker processes only for downloads worth their start-up (~1 s)
+
+
+def _jobs(asked: int | None, discovery: Discovery) -> int:
+    """--jobs N as given; by default the usable cores, for a download big enough to gain from them."""
+    if asked is not None:
+        return asked
+    size = sum(path.stat().st_size for case in discovery.cases for path in case.files)
+    return usable_cores() if size >= PARALLEL_FROM_BYTES else 1
 
 
 def _default_command() -> str:

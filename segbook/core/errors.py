@@ -32,6 +32,9 @@ class SegbookError(Exception):
         self.message = message
         self.hint = hint or self.default_hint
 
+    def __reduce__(self):  # rebuilt with its hint when a worker process sends it back (prepare --jobs)
+        return (type(self), (self.message, self.hint))
+
 
 class Differences(SegbookError):
     """Something differs from what was recorded; `details` lists each difference, one line each
@@ -43,6 +46,9 @@ class Differences(SegbookError):
     def __init__(self, message: str, hint: str | None = None, details: tuple[str, ...] = ()):
         super().__init__(message, hint=hint)
         self.details = details
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.hint, self.details))
 
 
 class UsageProblem(SegbookError):
