@@ -57,6 +57,7 @@ class ResumableTraining:
 
     # --- the loop ------------------------------------------------------------------------------
     def run_training(self):
+        remove_partial_checkpoints(Path(self.output_folder))
         self.on_train_start()
         self._segbook_listen_for_stop()
         self._segbook_last_save = time.monotonic()
@@ -208,6 +209,17 @@ class ResumableTraining:
         if self._segbook_partial:
             where += f", iteration {len(self._segbook_partial['losses'])}"
         self.print_to_log_file(f"segbook: continuing at {where}", also_print_to_console=True)
+
+
+def remove_partial_checkpoints(folder: Path) -> list[Path]:
+    """Temporary checkpoint files a killed run left (SIGKILL mid-write: up to 11.7 GB for STU-Net-H).
+    Only this run writes in its fold folder (the run lock is held), so any such file is dead."""
+    removed = []
+    for leftover in sorted(folder.glob(".checkpoint_*.pth.*.tmp")) if folder.is_dir() else []:
+        if leftover.is_file() and not leftover.is_symlink():
+            leftover.unlink()
+            removed.append(leftover)
+    return removed
 
 
 def _restored_outputs(partial: dict) -> list[dict]:

@@ -48,6 +48,12 @@ def format_cell(value) -> str:
     return MISSING if text in ("nan", "None", "") else text
 
 
+def markdown_cell(text: str) -> str:
+    """Cell text as text: Markdown renderers pass raw HTML through (an error string read off a damaged
+    receipt could carry a <script>), a newline or a `|` would break the table."""
+    return " ".join(text.split()).replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
 def markdown_table(frame) -> str:
     if frame is None or len(frame) == 0:
         return "_(no rows)_\n"
@@ -55,7 +61,7 @@ def markdown_table(frame) -> str:
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     lines = [header, rule]
     for row in frame.itertuples(index=False):
-        cells = [format_cell(v).replace("|", "\\|") for v in row]
+        cells = [markdown_cell(format_cell(v)) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
