@@ -137,4 +137,19 @@ def _parse_body(body: str, path: Path) -> tuple[GridSettings, tuple[GridEntry, .
     names = {f.name for f in fields(GridSettings)}
     if set(values) != names:
         raise InvalidInput(f"{path}: settings {sorted(names ^ set(values))} are missing or unknown")
-    return GridSettings(**values), tuple(entries)
+    return GridSettings(**_checked_types(values, path)), tuple(entries)
+
+
+_TYPE_NAMES = {"str": (str,), "int": (int,), "float": (float, int), "bool": (bool,), "None": (type(None),)}
+
+
+def _checked_types(values: dict, path: Path) -> dict:
+    """Each setting has its field's type (read off GridSettings' annotations): a hand-edited or damaged
+    grid.tsv is a clear 65 here, not a crash in the middle of a cell."""
+    for field in fields(GridSettings):
+        allowed = tuple(t for name in str(field.type).split("|") for t in _TYPE_NAMES[name.strip()])
+        value = values[field.name]
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise InvalidInput(f"{path}: setting @{field.name} is {json.dumps(value)[:40]}, expected {field.type}",
+                               hint="re-plan the grid with `segbook grid plan` (or fix the line by hand)")
+    return values

@@ -47,8 +47,13 @@ def test_any_number_of_jobs_gives_identical_bytes(tmp_path, cli_runner):
     assert _pinned(where_one / "spleen.lock") == _pinned(where_two / "spleen.lock")
     prepared_one = _tree_digest(where_one / "out" / "nnUNet_raw")
     prepared_two = _tree_digest(where_two / "out" / "nnUNet_raw")
-    stamp = "Dataset009_Spleen/segbook_prepared.json"  # records the raw folder's fingerprint only
-    assert {k: v for k, v in prepared_one.items() if k != stamp} == {k: v for k, v in prepared_two.items() if k != stamp}
+    stamp = "Dataset009_Spleen/segbook_prepared.json"  # differs in the output folder's fingerprint (mtimes) only
+    assert prepared_one.keys() == prepared_two.keys()
+    assert [k for k in prepared_one if prepared_one[k] != prepared_two[k]] in ([], [stamp])
+    stamps = [json.loads((where / "out" / "nnUNet_raw" / stamp).read_text()) for where in (where_one, where_two)]
+    for body in stamps:
+        body.pop("output")
+    assert stamps[0] == stamps[1]
 
 
 def test_a_bad_case_fails_the_same_way_with_two_jobs(tmp_path, cli_runner):
@@ -84,3 +89,42 @@ def test_small_downloads_default_to_one_process(tmp_path):
     small.write_bytes(np.zeros(100, dtype=np.uint8).tobytes())
     found = Discovery("x", {}, tmp_path, (RawCase("a", (small,), small),))
     assert _jobs(None, found) == 1 and _jobs(4, found) == 4
+
+
+def test_cases_of_one_group_stay_together_with_identical_ones_merged(tmp_path):
+    import dataclasses  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+
+    from segbook.convert.conversion import convert_into, merged_groups  # noqa: PLC0415
+    from segbook.convert.layouts import discover  # noqa: PLC0415
+    from tests.helpers.fakes import load_copy  # noqa: PLC0415
+
+    raw = nnunet_tree(tmp_path / "Dataset009_Spleen", 12, values=(0, 1))
+    images = raw / "imagesTr"
+    shutil.copy(images / "case_003_0000.nii.gz", images / "case_005_0000.nii.gz")  # 005 is 003's scan again
+    manifest = load_copy(tmp_path, TASK)
+    found = discover(manifest, raw)
+    patients = {"case_000": "p1", "case_001": "p1", "case_002": "p1", "case_003": "p2", "case_004": "p2"}
+    found = dataclasses.replace(found, cases=tuple(dataclasses.replace(c, group=patients.get(c.case_id))
+                                                   for c in found.cases))
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    split = convert_into(staging, found, manifest, 12345, None).split
+    expected = (("case_000", "case_001", "case_002"), ("case_003", "case_004", "case_005"))
+    assert split.groups == expected
+    for group in expected:
+        sides = {"test" if c in split.test else next(i for i, f in enumerate(split.folds) if c in f) for c in group}
+        assert len(sides) == 1, (group, split)
+    assert merged_groups([("a", "b"), ("c", "d")], [("b", "c")], [("e", "f")]) == (("a", "b", "c", "d"), ("e", "f"))
+
+
+def test_errors_cross_a_process_boundary_unchanged():
+    import pickle  # noqa: PLC0415
+
+    from segbook.core.errors import Differences, InvalidInput  # noqa: PLC0415
+
+    error = pickle.loads(pickle.dumps(InvalidInput("case x: bad", hint="look at x")))
+    assert (type(error), error.message, error.hint, str(error)) == (InvalidInput, "case x: bad", "look at x",
+                                                                    "case x: bad")
+    differs = pickle.loads(pickle.dumps(Differences("differs", hint="h", details=("a", "b"))))
+    assert (differs.message, differs.hint, differs.details) == ("differs", "h", ("a", "b"))
