@@ -211,6 +211,7 @@ def _check_dicom_layout(c: _Checker, where: str, spec: dict):
     c.type(f"{where}.image", spec.get("image"), dict)
     label = spec.get("label")
     c.type(f"{where}.label", label, dict)
+    assert isinstance(label, dict)  # c.type refused anything else
     c.choice(f"{where}.label.object", label.get("object"), ("SEG", "RTSTRUCT"))
     names = label.get("names")
     c.type(f"{where}.label.names", names, dict)
