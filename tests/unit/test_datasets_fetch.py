@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
 import sys
 import tarfile
 import time
@@ -25,7 +24,6 @@ from tests.helpers.loopback import LoopbackServer, QuietHandler
 
 pytestmark = pytest.mark.unit
 
-RANGE = re.compile(r"bytes=(\d+)-$")
 MSD_URL = "https://msd-for-monai.s3-us-west-2.amazonaws.com/Task09_Spleen.tar"
 
 
@@ -53,22 +51,9 @@ class DataServer(LoopbackServer):
                 if data is None:
                     self.send_error(404)
                     return
-                start, status = 0, 200
-                match = RANGE.match(self.headers.get("Range") or "")
-                if match:
-                    start, status = int(match.group(1)), 206
-                    if start >= len(data):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(data)}")
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data) - start))
-                if status == 206:
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                self.end_headers()
-                body = data[start:]
+                body = self.send_range(data)
+                if body is None:
+                    return
                 try:
                     if server.stall_s:
                         self.wfile.write(body[:10])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import socket
 from pathlib import Path
@@ -25,7 +24,6 @@ from tests.helpers.loopback import LoopbackServer, QuietHandler
 pytestmark = pytest.mark.unit
 
 STRIDES = [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2], [2, 2, 2], [2, 2, 2]]
-RANGE = re.compile(r"bytes=(\d+)-$")
 
 
 class CheckpointServer(LoopbackServer):
@@ -45,23 +43,9 @@ class CheckpointServer(LoopbackServer):
                 if data is None:
                     self.send_error(404)
                     return
-                start, status = 0, 200
-                match = RANGE.match(self.headers.get("Range") or "")
-                if match and server.honour_range:
-                    start = int(match.group(1))
-                    if start >= len(data):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(data)}")
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                    status = 206
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data) - start))
-                if status == 206:
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                self.end_headers()
-                body = data[start:]
+                body = self.send_range(data, server.honour_range)
+                if body is None:
+                    return
                 if server.cut_after is not None:
                     body, server.cut_after = body[: server.cut_after], None
                     self.close_connection = True

@@ -10,7 +10,7 @@ an edge may go either way; outlines drawn between voxel centres, as find_contour
 never pass through one). POINT and OPEN_PLANAR contours enclose nothing and are ignored.
 
 Contours of one ROI on one slice are combined by XOR: a contour inside another is a hole, one inside a
-hole an island again (how RT tools store holes without marking them). The rest follows seg.py: ROIs not
+hole an island again (how RT tools store holes without marking them). The rest is label_map.py's: ROIs not
 named in the manifest are ignored, where ROIs overlap the higher value wins, readers "union"/"first".
 """
 
@@ -22,9 +22,9 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset
 from skimage.draw import polygon
 
-from segbook.convert.dicom.cases import NameMap, chosen_objects
+from segbook.convert.dicom.cases import NameMap
 from segbook.convert.dicom.index import LabelObject, SeriesInfo
-from segbook.convert.dicom.seg import grid_shape, label_image
+from segbook.convert.dicom.label_map import case_label
 from segbook.core.errors import InvalidInput
 
 PLANE_TOLERANCE = 0.25  # slices: how far a contour's points may lie from the slice plane they are drawn on
@@ -89,8 +89,8 @@ def _roi_mask(item: Dataset, reference: sitk.Image, shape: tuple[int, int, int],
     return mask
 
 
-def _object_label(obj: LabelObject, reference: sitk.Image, names: NameMap, shape: tuple[int, int, int],
-                  case: str) -> np.ndarray:
+def _object_label(obj: LabelObject, reference: sitk.Image, series: SeriesInfo, names: NameMap,
+                  shape: tuple[int, int, int], case: str) -> np.ndarray:
     """One RTSTRUCT's label map: each named ROI its value, the higher value where ROIs overlap."""
     out = np.zeros(shape, dtype=np.uint16)
     ds = _read(obj, case)
@@ -107,9 +107,4 @@ def _object_label(obj: LabelObject, reference: sitk.Image, names: NameMap, shape
 def rtstruct_label(objects: list[LabelObject], reference: sitk.Image, series: SeriesInfo, names: dict[str, int],
                    readers: str, case: str) -> sitk.Image:
     """The case's label map (uint16, `reference`'s geometry) from the RTSTRUCT objects drawn on `series`."""
-    name_map = NameMap(names)
-    shape = grid_shape(reference, series, case)
-    out = np.zeros(shape, dtype=np.uint16)
-    for obj in chosen_objects(objects, name_map, readers, case):
-        np.maximum(out, _object_label(obj, reference, name_map, shape, case), out=out)
-    return label_image(out, reference)
+    return case_label(objects, reference, series, names, readers, case, _object_label)

@@ -9,7 +9,7 @@ Rules, the same as for RTSTRUCT (rtstruct.py):
 - a segment whose label is not among the manifest's names (cases.NameMap) is ignored;
 - where segments of one object overlap, the higher label value wins;
 - readers "union": a voxel gets the highest value any of the case's objects gives it; "first": only the
-  first object by (series number, path) counts (cases.chosen_objects).
+  first object by (series number, path) counts (cases.chosen_objects; applied in label_map.py).
 """
 
 from __future__ import annotations
@@ -18,26 +18,12 @@ import highdicom as hd
 import numpy as np
 import SimpleITK as sitk
 
-from segbook.convert.dicom.cases import NameMap, chosen_objects
+from segbook.convert.dicom.cases import NameMap
 from segbook.convert.dicom.index import LabelObject, SeriesInfo
+from segbook.convert.dicom.label_map import case_label
 from segbook.core.errors import InvalidInput
 
 INSIDE = 0.5  # fractional SEGs: occupancy/probability from which a voxel is inside
-
-
-def label_image(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
-    """A uint16 label image on `reference`'s grid."""
-    image = sitk.GetImageFromArray(array.astype(np.uint16))
-    image.CopyInformation(reference)
-    return image
-
-
-def grid_shape(reference: sitk.Image, series: SeriesInfo, case: str) -> tuple[int, int, int]:
-    """(z, y, x) of the reference, which must be the series' (one slice per file, in the same order)."""
-    size = reference.GetSize()
-    if reference.GetDimension() != 3 or size[2] != len(series.sop_uids):
-        raise InvalidInput(f"case {case}: the image is {size}, its series has {len(series.sop_uids)} slices")
-    return size[2], size[1], size[0]
 
 
 def _read(obj: LabelObject, case: str) -> hd.seg.Segmentation:
@@ -119,9 +105,4 @@ def _object_label(obj: LabelObject, reference: sitk.Image, series: SeriesInfo, n
 def seg_label(objects: list[LabelObject], reference: sitk.Image, series: SeriesInfo, names: dict[str, int],
               readers: str, case: str) -> sitk.Image:
     """The case's label map (uint16, `reference`'s geometry) from the SEG objects drawn on `series`."""
-    name_map = NameMap(names)
-    shape = grid_shape(reference, series, case)
-    out = np.zeros(shape, dtype=np.uint16)
-    for obj in chosen_objects(objects, name_map, readers, case):
-        np.maximum(out, _object_label(obj, reference, series, name_map, shape, case), out=out)
-    return label_image(out, reference)
+    return case_label(objects, reference, series, names, readers, case, _object_label)
