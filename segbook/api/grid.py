@@ -1,4 +1,4 @@
-"""`segbook grid plan|submit|resubmit|status|report`: the whole benchmark on a cluster (segbook.grid).
+"""`segbook grid plan|submit|resubmit|status|cancel|report`: the whole benchmark on a cluster (segbook.grid).
 
 A cell is a dataset x configuration x fold, run as one `segbook finetune`; the grid folder holds
 the grid file, the estimate and every submission. Nothing here imports torch or nnunetv2.
@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 from segbook.core.progress import Progress, no_progress
 from segbook.core.protocol import TrainingOptions
 from segbook.core.settings import Settings
+from segbook.grid.backend import BACKENDS  # noqa: F401 - the schedulers a grid can go to, for the CLI
 from segbook.report.acceptance import DEFAULT_RULE
 
 if TYPE_CHECKING:
     from segbook.grid.gridfile import Grid
-    from segbook.grid.launch import SubmitOutcome
+    from segbook.grid.launch import CancelOutcome, SubmitOutcome
     from segbook.grid.status import CellStatus
 
 
@@ -108,6 +109,13 @@ def _submit(request: SubmitRequest, settings: Settings, progress: Progress, only
         runtime=request.runtime or "native", image=request.image, allow_image_mismatch=request.allow_image_mismatch,
         docker_host=request.docker_host, dry_run=request.dry_run, only_failed=only_failed,
         lock_mode=settings.lock_mode, manifests_dir=settings.manifests_dir), progress)
+
+
+def cancel(grid_dir: Path, settings: Settings, dry_run: bool = False) -> CancelOutcome:
+    """Cancel the grid's waiting and running tasks through its backend; run folders are kept."""
+    from segbook.grid import launch  # noqa: PLC0415 - numpy on use
+
+    return launch.cancel_grid(grid_dir, settings.lock_mode, dry_run=dry_run)
 
 
 @dataclass(frozen=True)

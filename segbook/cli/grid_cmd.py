@@ -1,4 +1,4 @@
-"""`segbook grid plan|submit|status|resubmit|report`: the whole benchmark on a cluster.
+"""`segbook grid plan|submit|status|resubmit|cancel|report`: the whole benchmark on a cluster.
 
 Options and output only, over segbook.api.grid; nothing here (or there) imports torch or nnunetv2.
 """
@@ -27,6 +27,7 @@ def grid():
     segbook grid submit grid/ --backend slurm --profile site.yaml --runtime apptainer --image segbook.sif
     segbook grid status grid/
     segbook grid resubmit grid/ --failed
+    segbook grid cancel grid/
     segbook grid report grid/
 
     A cell is a dataset x configuration x fold; its results live where `segbook finetune` puts them
@@ -119,7 +120,8 @@ def _submit_options(func):
     func = click.option("--profile", type=click.Path(dir_okay=False, path_type=Path), default=None,
                         help="Site profile YAML (partition, account, GPU syntax, ...; docs/examples/"
                              "site-profile.yaml).")(func)
-    func = click.option("--backend", type=click.Choice(["slurm"]), default="slurm", show_default=True)(func)
+    func = click.option("--backend", type=click.Choice(list(api.BACKENDS)), default="slurm", show_default=True,
+                        help="The scheduler that runs the cells (segbook.grid.backend; docs/hpc.md).")(func)
     return func
 
 
@@ -182,6 +184,31 @@ def resubmit(grid_dir, only_failed, backend, profile, runtime, image, allow_imag
     if not only_failed:
         raise UsageProblem("resubmit needs --failed", hint="segbook grid resubmit GRID --failed")
     _run_submit(grid_dir, backend, profile, runtime, image, allow_image_mismatch, docker_host, dry_run, True)
+
+
+@grid.command("cancel")
+@GRID_ARG
+@click.option("--dry-run", is_flag=True, help="Say which jobs would be cancelled; cancel nothing.")
+def cancel(grid_dir, dry_run):
+    """Cancel every waiting or running task of the grid's submissions (Slurm: scancel).
+
+    Run folders are kept: a running cell gets TERM, checkpoints and stops (exit 75), and
+    continues from there when `grid resubmit GRID --failed` sends it again. Nothing queued:
+    nothing to do (exit 0). The scheduler not answering: exit 78.
+
+    \b
+    Examples:
+      segbook grid cancel grid/ --dry-run
+      segbook grid cancel grid/
+    """
+    outcome = api.cancel(grid_dir, cli_settings(), dry_run=dry_run)
+    if not outcome.jobs:
+        click.echo("nothing to cancel: no task of this grid is waiting or running")
+        return
+    verb = "would cancel" if dry_run else "cancelled"
+    click.echo(f"{verb} {outcome.tasks} task(s) of job(s) {', '.join(outcome.jobs)}")
+    if not dry_run:
+        click.echo(f"continue later: segbook grid resubmit {grid_dir} --failed")
 
 
 @grid.command("status")

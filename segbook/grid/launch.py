@@ -12,13 +12,13 @@ from pathlib import Path
 
 from segbook.catalog.loader import ManifestsDir
 from segbook.core.errors import EnvironmentProblem, ExitCode, UsageProblem
-from segbook.grid import slurm_cli
+from segbook.grid.backend import get_backend
 from segbook.grid.commands import RUNTIMES, Runtime
 from segbook.grid.gridfile import Grid, read_grid
 from segbook.grid.images import ImageCheck, check_image
 from segbook.grid.preflight import Problem, check_locks, check_raw_folders, raise_problems
 from segbook.grid.profile import load_profile, time_hours
-from segbook.grid.status import grid_status, needs_resubmit, needs_submit
+from segbook.grid.status import grid_backend, grid_status, needs_resubmit, needs_submit
 from segbook.grid.submit import (
     PlannedArray,
     describe,
@@ -27,8 +27,6 @@ from segbook.grid.submit import (
     submit_arrays,
     write_submission,
 )
-
-BACKENDS = ("slurm",)
 
 
 @dataclass
@@ -113,15 +111,14 @@ def requeue_warnings(grid: Grid, entries, profile) -> list[str]:
 
 
 def submit_grid(request: SubmitRequest, progress) -> SubmitOutcome:
-    if request.backend not in BACKENDS:
-        raise UsageProblem(f"unknown --backend {request.backend!r}", hint=f"one of {', '.join(BACKENDS)}")
+    backend = get_backend(request.backend)
     grid = read_grid(request.grid_dir)
     profile = load_profile(request.profile)
     if not request.dry_run:
-        slurm_cli.require("sbatch")
+        backend.require()
     warnings: list[str] = []
     runtime, check = _runtime(request, profile.apptainer, warnings)
-    statuses, view = grid_status(grid, request.lock_mode)
+    statuses, view = grid_status(grid, request.lock_mode, backend=backend)
     if view.jobs and view.queue is None and not request.dry_run:
         raise EnvironmentProblem("squeue does not answer, so it is unknown which cells are still queued",
                                  hint="check the Slurm controller (`squeue --me`), then submit again")
@@ -140,9 +137,32 @@ def submit_grid(request: SubmitRequest, progress) -> SubmitOutcome:
     outcome.folder = folder
     outcome.arrays = plan_arrays(grid, entries, runtime, profile, folder)
     if request.dry_run:
-        outcome.text = describe(outcome.arrays, folder)
+        outcome.text = describe(outcome.arrays, folder, backend)
         return outcome
-    write_submission(folder, outcome.arrays, runtime, profile)
+    write_submission(folder, outcome.arrays, runtime, profile, backend)
     progress(f"wrote {folder}")
-    outcome.job_ids = submit_arrays(folder, outcome.arrays, runtime, profile, progress)
+    outcome.job_ids = submit_arrays(folder, outcome.arrays, runtime, profile, progress, backend)
     return outcome
+
+
+@dataclass
+class CancelOutcome:
+    grid: Grid
+    jobs: list[str]  # the array jobs cancelled
+    tasks: int  # their tasks that were waiting or running
+
+
+def cancel_grid(grid_dir: Path, lock_mode: str, dry_run: bool = False) -> CancelOutcome:
+    """Cancel every waiting or running task of the grid's submissions (cells keep what they wrote:
+    an interrupted cell continues from its checkpoint when it is submitted again)."""
+    grid = read_grid(grid_dir)
+    backend = grid_backend(grid)
+    _, view = grid_status(grid, lock_mode, backend=backend)
+    if view.jobs and view.queue is None:
+        raise EnvironmentProblem("the scheduler does not answer, so it is unknown which tasks are queued",
+                                 hint="check the Slurm controller (`squeue --me`), then cancel again")
+    queue = view.queue or {}
+    jobs = sorted({job for job, _ in queue})
+    if jobs and not dry_run:
+        backend.cancel(set(jobs))
+    return CancelOutcome(grid, jobs, len(queue))

@@ -1,4 +1,4 @@
-"""The Slurm commands the grid calls: sbatch to submit, squeue and sacct to look.
+"""The grid's Slurm backend: sbatch to submit, squeue and sacct to look, scancel to stop.
 
 Always argv lists (no shell). squeue/sacct answer None when Slurm cannot be asked (not installed,
 controller down, accounting disabled): status then says so and works from the run folders alone.
@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from segbook.core.errors import EnvironmentProblem
+from segbook.grid.backend import RUNNING, WAITING, TaskKey, TaskState
 
 # squeue states of a task that waits to (re)start, and of one that runs
-WAITING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "RESV_DEL_HOLD", "SPECIAL_EXIT",
+SLURM_WAITING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "RESV_DEL_HOLD", "SPECIAL_EXIT",
            "SUSPENDED", "STOPPED", "RESIZING"}
-RUNNING = {"RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT"}
+SLURM_RUNNING = {"RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT"}
 _TIMEOUT_S = 60
 
 
@@ -51,12 +51,6 @@ def submit_script(script: Path) -> str:
     return job_id
 
 
-@dataclass(frozen=True)
-class TaskState:
-    state: str
-    reason: str = ""
-
-
 def _run(argv: list[str]) -> str | None:
     if not shutil.which(argv[0]):
         return None
@@ -67,7 +61,11 @@ def _run(argv: list[str]) -> str | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
-def queued_tasks(array_jobs: set[str]) -> dict[tuple[str, str], TaskState] | None:
+def _phase(state: str) -> str:
+    return RUNNING if state in SLURM_RUNNING else WAITING if state in SLURM_WAITING else ""
+
+
+def queued_tasks(array_jobs: set[str]) -> dict[TaskKey, TaskState] | None:
     """(array job id, task index) -> state, for this user's jobs squeue lists; None if squeue fails."""
     out = _run(["squeue", "--me", "--noheader", "--array", "--format=%F|%K|%T|%r"])
     if out is None:
@@ -76,11 +74,11 @@ def queued_tasks(array_jobs: set[str]) -> dict[tuple[str, str], TaskState] | Non
     for line in out.splitlines():
         parts = line.strip().split("|")
         if len(parts) == 4 and parts[0] in array_jobs:
-            tasks[(parts[0], parts[1])] = TaskState(parts[2], parts[3])
+            tasks[(parts[0], parts[1])] = TaskState(parts[2], parts[3], _phase(parts[2]))
     return tasks
 
 
-def finished_tasks(array_jobs: set[str]) -> dict[tuple[str, str], TaskState]:
+def finished_tasks(array_jobs: set[str]) -> dict[TaskKey, TaskState]:
     """(array job id, task index) -> final state from accounting (sacct); empty where it is disabled."""
     if not array_jobs:
         return {}
@@ -94,3 +92,45 @@ def finished_tasks(array_jobs: set[str]) -> dict[tuple[str, str], TaskState]:
         if sep and index.isdigit():
             tasks[(array_job, index)] = TaskState(state)
     return tasks
+
+
+def cancel_jobs(array_jobs: set[str]) -> None:
+    """scancel every task of these array jobs (waiting ones never start, running ones get TERM)."""
+    if not array_jobs:
+        return
+    argv = [require("scancel"), *sorted(array_jobs)]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise EnvironmentProblem(f"scancel did not answer within {_TIMEOUT_S} s",
+                                 hint="is the Slurm controller up? `squeue --me` should answer") from None
+    if proc.returncode != 0:
+        message = (proc.stderr.strip() or f"exit {proc.returncode}").splitlines()[-1]
+        raise EnvironmentProblem(f"scancel refused jobs {', '.join(sorted(array_jobs))}: {message}",
+                                 hint="are they your jobs? `squeue --me` lists what you may cancel")
+
+
+class SlurmBackend:
+    """The grid's backend on Slurm (segbook.grid.backend.Backend)."""
+
+    name = "slurm"
+    requeue = ("the batch script requeues its own task (scontrol requeue) up to the site profile's requeue_limit; "
+               "the requeued task runs the same cell, which continues from its checkpoint")
+
+    def require(self) -> None:
+        require("sbatch")
+
+    def submit_argv(self, script: Path) -> list[str]:
+        return sbatch_argv(script)
+
+    def submit(self, script: Path) -> str:
+        return submit_script(script)
+
+    def queued(self, jobs: set[str]) -> dict[TaskKey, TaskState] | None:
+        return queued_tasks(jobs)
+
+    def finished(self, jobs: set[str]) -> dict[TaskKey, TaskState]:
+        return finished_tasks(jobs)
+
+    def cancel(self, jobs: set[str]) -> None:
+        cancel_jobs(jobs)

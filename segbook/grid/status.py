@@ -11,7 +11,8 @@
                Slurm job ended without running it
     pending    never submitted, nothing on disk
 
-The run folder is the truth (receipt.json, run_state.json); Slurm only adds "queued" vs gone.
+The run folder is the truth (receipt.json, run_state.json); the scheduler only adds "queued" vs
+gone, and it is asked only through the grid's backend (segbook.grid.backend).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from segbook.core.locks import held_by
 from segbook.core.run_state import read_run_state, read_train_state
-from segbook.grid import slurm_cli
+from segbook.grid.backend import RUNNING, WAITING, Backend, TaskState, get_backend
 from segbook.grid.gridfile import Grid
 from segbook.grid.submit import load_submissions, log_dir
 from segbook.verify.done import BROKEN, MISSING, check_cell
@@ -52,12 +53,16 @@ class CellStatus:
 
 @dataclass
 class SlurmView:
-    """Which cell went to which array task, and what Slurm says about those tasks now."""
+    """Which cell went to which array task, and what the scheduler says about those tasks now."""
     jobs: dict[str, tuple[str, str, str]]  # cell id -> (array job id, task index, resource class)
-    queue: dict | None  # (job, task) -> TaskState, None when squeue could not be asked
-    accounting: dict  # (job, task) -> TaskState (sacct; often empty)
+    queue: dict | None  # (job, task) -> TaskState, None when the scheduler could not be asked
+    accounting: dict  # (job, task) -> TaskState of ended tasks (Slurm: sacct; often empty)
 
-    def task(self, cell_id: str):
+    @property
+    def array_jobs(self) -> set[str]:
+        return {job[0] for job in self.jobs.values()}
+
+    def task(self, cell_id: str) -> tuple[tuple[str, str, str] | None, TaskState | None, TaskState | None]:
         job = self.jobs.get(cell_id)
         if job is None:
             return None, None, None
@@ -65,7 +70,13 @@ class SlurmView:
         return job, (self.queue or {}).get(key), self.accounting.get(key)
 
 
-def slurm_view(grid: Grid, ask_slurm: bool = True) -> SlurmView:
+def grid_backend(grid: Grid) -> Backend:
+    """The backend the grid's submissions went to (the newest record names it; Slurm before it did)."""
+    records = load_submissions(grid)
+    return get_backend(str(records[-1].get("backend", "slurm")) if records else "slurm")
+
+
+def slurm_view(grid: Grid, ask_slurm: bool = True, backend: Backend | None = None) -> SlurmView:
     jobs = {}
     for record in load_submissions(grid):
         for array in record.get("arrays", []):
@@ -73,9 +84,10 @@ def slurm_view(grid: Grid, ask_slurm: bool = True) -> SlurmView:
                 for index, cell_id in enumerate(array.get("cells", [])):
                     jobs[cell_id] = (str(array["job_id"]), str(index), array.get("class", ""))
     array_jobs = {j[0] for j in jobs.values()}
-    queue = slurm_cli.queued_tasks(array_jobs) if (ask_slurm and array_jobs) else None
-    finished = slurm_cli.finished_tasks(array_jobs) if (ask_slurm and array_jobs) else {}
-    return SlurmView(jobs, queue, finished)
+    if not (ask_slurm and array_jobs):
+        return SlurmView(jobs, None, {})
+    backend = backend or grid_backend(grid)
+    return SlurmView(jobs, backend.queued(array_jobs), backend.finished(array_jobs))
 
 
 def _progress(run_dir: Path) -> str:
@@ -110,9 +122,9 @@ def cell_status(grid: Grid, entry, view: SlurmView, lock_mode: str) -> CellStatu
                                                                            mode=lock_mode) is not None
     progress = _progress(run_dir)
     queue_known = view.queue is not None or not view.jobs  # nothing of this grid went to Slurm: nothing queued
-    if (queued and queued.state in slurm_cli.RUNNING) or lock_held:
+    if (queued and queued.phase == RUNNING) or lock_held:
         status.state, status.detail = "running", progress
-    elif queued and queued.state in slurm_cli.WAITING:
+    elif queued and queued.phase == WAITING:
         status.state = "preempted" if status.restarts else "queued"
         reason = f"{queued.state.lower()} ({queued.reason})" if queued.reason not in ("", "None") else ""
         status.detail = "; ".join(p for p in (progress, reason) if p)
@@ -135,8 +147,9 @@ def cell_status(grid: Grid, entry, view: SlurmView, lock_mode: str) -> CellStatu
     return status
 
 
-def grid_status(grid: Grid, lock_mode: str, ask_slurm: bool = True) -> tuple[list[CellStatus], SlurmView]:
-    view = slurm_view(grid, ask_slurm)
+def grid_status(grid: Grid, lock_mode: str, ask_slurm: bool = True,
+                backend: Backend | None = None) -> tuple[list[CellStatus], SlurmView]:
+    view = slurm_view(grid, ask_slurm, backend)
     return [cell_status(grid, entry, view, lock_mode) for entry in grid.entries], view
 
 

@@ -24,11 +24,11 @@ from segbook.core.errors import InvalidInput
 from segbook.core.fsio import atomic_directory, atomic_write_json
 from segbook.core.timefmt import now_iso
 from segbook.core.untrusted import read_json
+from segbook.grid.backend import BACKENDS, Backend
 from segbook.grid.cells import RESOURCE_CLASSES
 from segbook.grid.commands import Runtime, cell_argv
 from segbook.grid.gridfile import Grid, GridEntry
 from segbook.grid.profile import SiteProfile
-from segbook.grid.slurm_cli import sbatch_argv, submit_script
 from segbook.grid.slurm_script import render_script
 
 SUBMISSIONS_DIR = "slurm"
@@ -82,12 +82,12 @@ def plan_arrays(grid: Grid, entries: list[GridEntry], runtime: Runtime, profile:
     return arrays
 
 
-def describe(arrays: list[PlannedArray], folder: Path) -> str:
-    """What --dry-run prints: each script, its sbatch line and every task's command."""
+def describe(arrays: list[PlannedArray], folder: Path, backend: Backend) -> str:
+    """What --dry-run prints: each script, its submit line and every task's command."""
     parts = []
     for array in arrays:
         parts.append(f"==> {folder / array.script_name} ({len(array.entries)} task(s))\n{array.script}")
-        parts.append("$ " + shlex.join(sbatch_argv(folder / array.script_name)))
+        parts.append("$ " + shlex.join(backend.submit_argv(folder / array.script_name)))
         parts += [f"  task {i} ({e.cell.id}): {shlex.join(argv)}"
                   for i, (e, argv) in enumerate(zip(array.entries, array.argvs, strict=True))]
         parts.append("")
@@ -95,16 +95,18 @@ def describe(arrays: list[PlannedArray], folder: Path) -> str:
 
 
 def _record(folder: Path, arrays: list[PlannedArray], runtime: Runtime, profile: SiteProfile,
-            job_ids: dict[str, str]) -> dict:
+            job_ids: dict[str, str], backend: Backend) -> dict:
     return {
-        "format": "segbook-grid-submission/1", "created": now_iso(), "runtime": runtime.kind, "image": runtime.image,
-        "image_digest": runtime.image_digest, "image_mismatch": runtime.image_mismatch, "profile": profile.source,
+        "format": "segbook-grid-submission/1", "created": now_iso(), "backend": backend.name,
+        "runtime": runtime.kind, "image": runtime.image, "image_digest": runtime.image_digest,
+        "image_mismatch": runtime.image_mismatch, "profile": profile.source,
         "arrays": [{"class": a.resource_class, "script": a.script_name, "job_id": job_ids.get(a.resource_class),
                     "cells": [e.cell.id for e in a.entries]} for a in arrays],
     }
 
 
-def write_submission(folder: Path, arrays: list[PlannedArray], runtime: Runtime, profile: SiteProfile) -> None:
+def write_submission(folder: Path, arrays: list[PlannedArray], runtime: Runtime, profile: SiteProfile,
+                     backend: Backend) -> None:
     with atomic_directory(folder) as tmp:
         for array in arrays:
             tasks = tmp / array.resource_class
@@ -115,25 +117,25 @@ def write_submission(folder: Path, arrays: list[PlannedArray], runtime: Runtime,
             script = tmp / array.script_name
             script.write_text(array.script, encoding="utf-8")
             script.chmod(0o755)
-        (tmp / "commands.txt").write_text(describe(arrays, folder), encoding="utf-8")
-        atomic_write_json(tmp / RECORD, _record(folder, arrays, runtime, profile, {}))
+        (tmp / "commands.txt").write_text(describe(arrays, folder, backend), encoding="utf-8")
+        atomic_write_json(tmp / RECORD, _record(folder, arrays, runtime, profile, {}, backend))
     (folder.parent / LOGS_DIR).mkdir(parents=True, exist_ok=True)
 
 
 def submit_arrays(folder: Path, arrays: list[PlannedArray], runtime: Runtime, profile: SiteProfile,
-                  progress) -> dict[str, str]:
-    """sbatch each array, recording every job id as soon as Slurm hands it out."""
+                  progress, backend: Backend) -> dict[str, str]:
+    """Submit each array, recording every job id as soon as the scheduler hands it out."""
     job_ids: dict[str, str] = {}
     for array in arrays:
         try:
-            job_ids[array.resource_class] = submit_script(folder / array.script_name)
+            job_ids[array.resource_class] = backend.submit(folder / array.script_name)
         except BaseException:
             if not job_ids:  # nothing reached Slurm: leave no submission behind
                 shutil.rmtree(folder, ignore_errors=True)
             raise
         progress(f"submitted {array.resource_class}: job {job_ids[array.resource_class]} "
                  f"({len(array.entries)} task(s))")
-        record = _record(folder, arrays, runtime, profile, job_ids)
+        record = _record(folder, arrays, runtime, profile, job_ids, backend)
         record["created"] = json.loads((folder / RECORD).read_text(encoding="utf-8"))["created"]
         atomic_write_json(folder / RECORD, record)
     return job_ids
@@ -159,9 +161,10 @@ def _checked_record(record, path: Path) -> dict:
         isinstance(a, dict) and isinstance(a.get("cells", []), list)
         and all(isinstance(c, str) for c in a.get("cells", []))
         and isinstance(a.get("job_id"), str | int | type(None)) and isinstance(a.get("class", ""), str)
-        for a in arrays)
+        for a in arrays) and record.get("backend", "slurm") in BACKENDS
     if not well_formed:
         raise InvalidInput(f"submission record {path} is damaged: its arrays are not a list of "
-                           "{job_id, class, cells}", hint="restore it from a copy, or move its folder aside and "
-                                                          "`segbook grid resubmit` what it covered")
+                           "{job_id, class, cells}, or it names no known backend",
+                           hint="restore it from a copy, or move its folder aside and `segbook grid resubmit` "
+                                "what it covered")
     return {**record, "folder": str(path.parent)}

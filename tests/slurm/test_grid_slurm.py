@@ -188,3 +188,31 @@ def test_three_cells_finish_through_a_preemption_with_the_uninterrupted_bits(slu
     assert len(ledger) == 1 + 3 and all(",done," in line for line in ledger[1:])
     assert run_segbook("grid", "submit", str(grid)).stdout.startswith("nothing to submit (3 done)")
     assert not list(tmp_path.rglob("PWNED"))
+
+
+def test_cancel_stops_the_grids_queued_tasks_through_the_backend(slurm_cluster, tmp_path):
+    """`grid cancel` (scancel behind the backend seam) on a held array: nothing trains, so it is cheap."""
+    grid = tmp_path / f"grid {WEIRD}"
+    profile = tmp_path / "site.yaml"
+    profile.write_text(PROFILE + "extra_sbatch: [--hold]\n")  # held: the tasks wait until cancelled
+    run_segbook("grid", "plan", "--datasets", "Demo", "--configs", "stunet-s_scratch,nnunet", *SCHEDULE,
+                "--out", str(tmp_path / "out"), "--grid", str(grid), check=True)
+    submitted = run_segbook("grid", "submit", str(grid), "--profile", str(profile))
+    assert submitted.returncode == 0, submitted.stderr
+    job = re.search(r"^small: job (\d+), ", submitted.stdout, re.MULTILINE).group(1)
+    assert json.loads((grid / "slurm" / "001" / "submission.json").read_text())["backend"] == "slurm"
+    _wait("both tasks to be listed as held", lambda: len(_queue(slurm_cluster, job)) == 2, 60, 0.5)
+    assert {c["state"] for k, c in _status(grid).items() if k != "_"} == {"queued"}
+
+    looked = run_segbook("grid", "cancel", str(grid), "--dry-run")
+    assert looked.returncode == 0 and f"would cancel 2 task(s) of job(s) {job}" in looked.stdout, looked
+    assert len(_queue(slurm_cluster, job)) == 2
+    cancelled = run_segbook("grid", "cancel", str(grid))
+    assert cancelled.returncode == 0 and f"cancelled 2 task(s) of job(s) {job}" in cancelled.stdout, cancelled
+    _wait("the queue to forget the grid", lambda: not _queue(slurm_cluster, job), 60, 0.5)
+    cells = {k: c for k, c in _status(grid).items() if k != "_"}
+    assert {c["state"] for c in cells.values()} == {"failed"}, cells
+    assert all("before the cell started" in c["error"] for c in cells.values()), cells
+    again = run_segbook("grid", "cancel", str(grid))
+    assert again.returncode == 0 and again.stdout.startswith("nothing to cancel"), again
+    assert not (tmp_path / "out" / "runs").exists() and not list(tmp_path.rglob("PWNED"))

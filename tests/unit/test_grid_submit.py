@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from segbook.core.errors import InvalidInput
+from segbook.grid.backend import get_backend
 from segbook.grid.cells import Cell
 from segbook.grid.commands import Runtime, cell_argv
 from segbook.grid.gridfile import GridEntry, GridSettings, read_grid
@@ -104,7 +105,7 @@ def test_user_strings_stay_inert_in_scripts_and_task_files(tmp_path):
     grid = write_grid(grid_dir, _settings(str(base / "out")), [entry])
     folder = grid_dir / "slurm" / "001"
     arrays = plan_arrays(grid, [entry], Runtime("native", python="/opt/venv/bin/python"), load_profile(None), folder)
-    write_submission(folder, arrays, Runtime("native"), load_profile(None))
+    write_submission(folder, arrays, Runtime("native"), load_profile(None), get_backend("slurm"))
     script = (folder / "small.sbatch").read_text()
     assert f"tasks_dir={shlex.quote(str(folder / 'small'))}" in script.splitlines()
     argv_file = folder / "small" / "task-0.argv"
