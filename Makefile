@@ -42,8 +42,8 @@ test-slurm: install ## run the Slurm tests (starts a real single-node Slurm; nee
 lint: install lint-containers lint-workflows typecheck ## ruff on the Python code (and shellcheck + hadolint on the container files)
 	$(BIN)/ruff check segbook tests bench scripts
 
-TYPED := segbook/core segbook/catalog segbook/evaluate
-typecheck: install ## mypy over the typed packages (core, catalog, evaluate)
+TYPED := segbook
+typecheck: install ## mypy over the whole segbook package
 	$(BIN)/mypy $(TYPED)
 
 WORKFLOWS := $(wildcard .github/workflows/*.yml) segbook/data/ci/segbook-reproduce.yml
@@ -54,7 +54,10 @@ lint-workflows: ## GitHub workflow schema + zizmor (offline) over .github/workfl
 bench: install ## run the benchmarks and print their numbers (see docs/benchmarks.md)
 	$(BIN)/python bench/run_all.py
 
-.PHONY: help install demo test test-unit test-integration test-container test-slurm lint typecheck bench
+bench-gpu: install ## the one GPU script (< 8 min on one H200): STU-Net S/B/L/H bf16 TFLOP/s + MFU, H's largest batch, determinism, predict -> bench-gpu.json
+	$(BIN)/python bench/bench_gpu.py --device cuda --json bench-gpu.json
+
+.PHONY: help install demo test test-unit test-integration test-container test-slurm lint typecheck bench bench-gpu
 
 # Fragments owned by each area (containers, ...).
 -include mk/*.mk
