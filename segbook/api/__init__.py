@@ -59,6 +59,7 @@ COMMAND_FUNCTIONS: dict[str, str] = {
     "grid submit": "segbook.api.grid:submit",
     "grid resubmit": "segbook.api.grid:resubmit",
     "grid status": "segbook.api.grid:status",
+    "grid cancel": "segbook.api.grid:cancel",
     "grid report": "segbook.api.grid:report",
 }
 

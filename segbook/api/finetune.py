@@ -118,6 +118,7 @@ def finetune(request: FinetuneRequest, progress: Progress) -> RunResult:
             raise InvalidInput(f"{layout.run_dir} has a damaged receipt: {cell.reason}", hint=BROKEN_HINT)
         if cell.done and not request.force:
             receipt = cell.receipt
+            assert receipt is not None  # check_cell gives every DONE cell its receipt
             refuse_other_plan(receipt, plan.plans_name, layout)
             progress(f"{layout.run_dir} is already complete: nothing to do (pass --force to run it again)")
             return RunResult(layout.receipt, receipt, skipped=True)

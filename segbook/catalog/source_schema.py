@@ -7,6 +7,7 @@ whose access is `open`: the kit never works around a registration or a data-use 
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 FETCH_METHODS = ("https", "zenodo", "huggingface", "idc")
 TEXT_FIELDS = ("landing", "landing_text", "host", "licence_source", "licence_note", "checksums_from")
@@ -15,7 +16,7 @@ _REVISION = re.compile(r"^[0-9a-f]{40}$")  # a commit: a branch or tag name can 
 _REPO = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
-def plain_name(name) -> bool:
+def plain_name(name: object) -> TypeGuard[str]:
     """A file name without folders, usable as is under the download folder."""
     return isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
 

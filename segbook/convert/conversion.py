@@ -10,6 +10,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import SimpleITK as sitk
 
@@ -27,6 +28,9 @@ from segbook.core.progress import CountProgress
 from segbook.core.splits import Split, make_split
 from segbook.core.volumes import read_volume
 
+if TYPE_CHECKING:
+    import numpy as np
+
 CONVERTER_VERSION = 1  # bump when conversion output changes for the same input
 
 
@@ -35,7 +39,7 @@ class Converted:
     """One conversion, complete in its staging folder."""
 
     hashes: dict[str, dict[str, ImageHashes]]  # case -> channel key -> hashes of the written file
-    fingerprints: dict[str, object]  # case -> near-duplicate fingerprint of its first image channel
+    fingerprints: dict[str, np.ndarray]  # case -> near-duplicate fingerprint of its first image channel
     split: Split  # made from the content: identical cases stay together
     near: list[tuple[str, str, float]]  # near-duplicate warnings
     actual: LockData  # what a lock of this content says

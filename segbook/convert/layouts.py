@@ -104,7 +104,9 @@ def _discover_nnunet(root: Path, spec: dict, manifest) -> Discovery:
     ending = data.get("file_ending", ".nii.gz")
     _check_channel_count(root, _declared_channels(data), manifest)
     pattern = re.compile(rf"^(.*)_(\d{{4}}){re.escape(ending)}$")
-    cases, seen, notes = [], {}, []
+    cases: list[RawCase] = []
+    seen: dict[str, Path] = {}  # case id -> its label, to name both sides of a duplicate
+    notes: list[str] = []
     for img_dir, lbl_dir in (("imagesTr", "labelsTr"), ("imagesTs", "labelsTs")):
         if not (root / lbl_dir).is_dir():
             if (root / img_dir).is_dir() and visible(root / img_dir):
@@ -164,7 +166,8 @@ def _msd_file(root: Path, real_root: Path, index: int, entry, key: str) -> Path:
 def _discover_msd(root: Path, spec: dict, manifest) -> Discovery:
     data = _read_dataset_json(root)
     _check_channel_count(root, data.get("modality"), manifest)
-    cases, seen = [], {}
+    cases: list[RawCase] = []
+    seen: dict[str, Path] = {}  # case id -> its label, to name both sides of a duplicate
     real_root = Path(os.path.realpath(root))
     for index, entry in enumerate(data["training"]):
         image, label = (_msd_file(root, real_root, index, entry, "image"),
@@ -215,7 +218,9 @@ def _labelled(folder: Path, spec: dict, name: str) -> bool:
 
 
 def _discover_case_folders(root: Path, spec: dict, manifest) -> Discovery:
-    cases, seen, unlabelled = [], {}, 0
+    cases: list[RawCase] = []
+    seen: dict[str, Path] = {}  # case id -> its label, to name both sides of a duplicate
+    unlabelled = 0
     for folder in _case_dirs(root, spec):
         if not _labelled(folder, spec, folder.name):
             unlabelled += 1  # a wrapper or an unlabelled case folder
@@ -241,7 +246,9 @@ def _files_regex(pattern: str) -> re.Pattern:
 def _discover_files(root: Path, spec: dict, manifest) -> Discovery:
     anchor = _anchor(spec)
     regex = _files_regex(anchor)
-    cases, seen, unlabelled = [], {}, 0
+    cases: list[RawCase] = []
+    seen: dict[str, Path] = {}  # case id -> its label, to name both sides of a duplicate
+    unlabelled = 0
     for found in sorted(root.glob(anchor.replace("{case}", "*"))):
         match = regex.match(found.relative_to(root).as_posix())
         if not match or found.name.startswith("."):
@@ -260,7 +267,7 @@ def _unlabelled_note(spec: dict, count: int) -> tuple[str, ...]:
     return (f"{count} images have no label file: they are not used",)
 
 
-def _add_case(cases: list, seen: dict, spec: dict, case: str, folder: Path, name: str) -> None:
+def _add_case(cases: list[RawCase], seen: dict[str, Path], spec: dict, case: str, folder: Path, name: str) -> None:
     """One case found by the anchor: its channel files, its label (one file or parts), its group.
     Patterns are relative to `folder` (the case folder, or the raw folder for `files`)."""
     if not re.fullmatch(spec.get("case_regex", ".*"), case) or case in spec.get("exclude", ()):
@@ -286,7 +293,7 @@ def _add_case(cases: list, seen: dict, spec: dict, case: str, folder: Path, name
                               group=group.group(1) if group else None, extra=tuple(found[1:])))
 
 
-def _add(cases: list, seen: dict, case: RawCase) -> None:
+def _add(cases: list[RawCase], seen: dict[str, Path], case: RawCase) -> None:
     if case.case_id in seen:
         raise InvalidInput(f"duplicate case id {case.case_id}: {seen[case.case_id]} and {case.label}",
                            hint="two cases map to the same name; rename one of them")
@@ -332,7 +339,8 @@ def _detect(root: Path, spec: dict) -> bool:
 def _discover(root: Path, spec: dict, manifest, cache_dir: Path | None) -> Discovery:
     if spec["kind"] not in MODULE_LAYOUTS:
         return _DISCOVER[spec["kind"]](root, spec, manifest)
-    cases, seen = [], {}
+    cases: list[RawCase] = []
+    seen: dict[str, Path] = {}  # case id -> its label, to name both sides of a duplicate
     for case in _module(spec["kind"]).discover(root, spec, manifest, cache_dir):
         _add(cases, seen, case)
     return Discovery(layout_title(spec), spec, root, tuple(cases))

@@ -13,8 +13,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from segbook.core.errors import InputMissing, InvalidInput
+
+if TYPE_CHECKING:  # numpy is imported only where fingerprints are made
+    import numpy as np
 
 STAMP = "segbook_prepared.json"
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd")
@@ -27,7 +31,7 @@ class Source:
     where: str  # what was read, for the report
     images: dict[str, dict[str, str]]  # case -> {channel: content hash} (image channels only)
     sides: dict[str, str]  # case -> "test" | "train (foldN)" | "-" (no split)
-    fingerprints: dict[str, object] = field(default_factory=dict)
+    fingerprints: dict[str, np.ndarray] = field(default_factory=dict)
     fingerprint_note: str = ""  # why there are none, when there are none
 
     @property
@@ -64,7 +68,7 @@ def _images_from_hashes(case_hashes: dict) -> dict[str, dict[str, str]]:
     return {case: {ch: h for ch, h in chans.items() if ch != LABEL_KEY} for case, chans in case_hashes.items()}
 
 
-def _fingerprints_from_stamp(stamp: dict) -> tuple[dict, str]:
+def _fingerprints_from_stamp(stamp: dict) -> tuple[dict[str, np.ndarray], str]:
     from segbook.convert import fingerprint as fp  # noqa: PLC0415 - numpy only when needed
 
     if stamp.get("fingerprint_version") != fp.FINGERPRINT_VERSION or not stamp.get("fingerprints"):
@@ -106,6 +110,7 @@ def from_lock(path: Path, out_root: Path | None, name: str | None = None) -> Sou
             images.setdefault(case, {})[ch] = h.content
     sides = {case: _side(lock.assignment.get(case, "-")) for case in images}
     stamp = _stamp_for_task(out_root, lock.task_id)
+    fps: dict[str, np.ndarray]
     if stamp is None:
         note = f"no prepared folder of {lock.task_id} under {out_root}/nnUNet_raw (a lock holds no fingerprints)"
         fps = {}

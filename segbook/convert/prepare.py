@@ -27,6 +27,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from segbook import __version__
 from segbook.catalog.lock import LockData, lock_sha256, read_lock, write_lock
@@ -49,6 +50,9 @@ from segbook.core.locks import describe_holder, exclusive, lock_path
 from segbook.core.splits import DEFAULT_SEED, Split, make_split
 from segbook.core.stamps import REFUSE, REUSE
 from segbook.core.volumes import check_regular_file
+
+if TYPE_CHECKING:
+    from segbook.catalog.manifest import DatasetManifest
 
 DOWNLOADS_DIR = "downloads"  # OUT/downloads/<task>: unpacked archives
 CACHE_DIR = ".cache"  # OUT/.cache: what is slow to find again (DICOM header indexes)
@@ -108,7 +112,7 @@ class PreparedDataset:
 class _Inputs:
     """What one prepare works from, gathered (and checked) before anything is decided."""
 
-    manifest: object
+    manifest: DatasetManifest
     discovery: Discovery
     lock_file: Path
     expected: LockData | None  # the pinned lock, if any

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Set
 from pathlib import Path
 
 from segbook.catalog.manifest import DatasetManifest
@@ -80,7 +81,7 @@ def _modality(channels: list[dict], given: str | None, fallback: str | None = No
 
 def build_user_manifest(name: str, raw: Path, *, nnunet_id: int | None, target: str,
                         modality: str | None = None, display_name: str | None = None,
-                        taken_ids: set[int] = frozenset(), modality_fallback: str | None = None,
+                        taken_ids: Set[int] = frozenset(), modality_fallback: str | None = None,
                         labels: dict[int, str] | None = None) -> dict:
     """A user manifest for an nnU-Net/MSD folder (read off dataset.json) or a DICOM tree (read off its
     headers; `labels` maps label values to SEG segment or RTSTRUCT ROI names)."""

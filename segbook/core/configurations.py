@@ -91,6 +91,7 @@ def all_trainer_configurations() -> list[Configuration]:
 PAPER_CONFIGURATIONS = tuple(Configuration(m, i) for m, i in (
     ("nnunet", "default"), ("stunet-b", "scratch"), ("stunet-l", "scratch"), ("stunet-h", "scratch"),
     ("stunet-b", "pretrained"), ("stunet-l", "pretrained"), ("stunet-h", "pretrained")))
-PAPER_KEYS = tuple(c.paper_key for c in PAPER_CONFIGURATIONS)
+PAPER_KEYS = tuple(c.paper_key for c in PAPER_CONFIGURATIONS if c.paper_key is not None)
+assert len(PAPER_KEYS) == len(PAPER_CONFIGURATIONS)  # none of the seven is S: none is dropped
 CONFIG_TO_PAPER = {c.name: c.paper_key for c in PAPER_CONFIGURATIONS}  # S has no paper column
 SCALES = {scale: (_PAPER_SCALE[scale.lower()], f"{_PAPER_SCALE[scale.lower()]}_ft") for scale in ("B", "L", "H")}

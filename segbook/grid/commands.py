@@ -81,6 +81,8 @@ def cell_argv(entry: GridEntry, settings: GridSettings, runtime: Runtime) -> lis
     if runtime.kind == "native":
         return [runtime.python, "-m", "segbook", *finetune_args(entry, settings, raw=entry.raw,
                                                                 out=settings.out_root, weights=entry.weights)]
+    image = runtime.image
+    assert image is not None  # launch refuses a container runtime without --image
     binds = [(_bindable(settings.out_root, "output root"), OUTPUT, "rw")]
     if entry.raw:
         binds.append((_bindable(entry.raw, "raw folder"), INPUT, "ro"))
@@ -103,7 +105,7 @@ def cell_argv(entry: GridEntry, settings: GridSettings, runtime: Runtime) -> lis
             argv += ["--bind", f"{host}:{inside}" + (":ro" if mode == "ro" else "")]
         for name, value in env.items():
             argv += ["--env", f"{name}={value}"]
-        return [*argv, runtime.image, *inner]
+        return [*argv, image, *inner]
     container_tmp = "/tmp:rw,exec"  # noqa: S108 - a tmpfs inside the container, not the host's /tmp
     argv = [runtime.binary or runtime.kind, "run", "--rm", "--network", "none", "--read-only", "--tmpfs",
             container_tmp, "--shm-size", "2g", "--security-opt", "no-new-privileges", "--cap-drop", "ALL",
@@ -116,4 +118,4 @@ def cell_argv(entry: GridEntry, settings: GridSettings, runtime: Runtime) -> lis
         argv += ["-e", name]
     if gpu:
         argv += ["--device", "nvidia.com/gpu=all"] if runtime.kind == "podman" else ["--gpus", "all"]
-    return [*argv, runtime.image, *inner]
+    return [*argv, image, *inner]

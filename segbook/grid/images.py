@@ -111,6 +111,7 @@ def compare(image: str, digest: str | None, labels: dict, expected: dict) -> Ima
 def check_image(kind: str, image: str, *, allow_mismatch: bool, docker_host: str | None = None,
                 apptainer: str = "apptainer") -> ImageCheck:
     """Read the image's labels; refuse (65) an image that is not this kit's unless allowed."""
+    digest: str | None  # an engine may report none
     if kind == "apptainer":
         digest, labels = sif_labels(Path(image), apptainer)
     else:

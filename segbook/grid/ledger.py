@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from segbook.core.fsio import atomic_directory
 from segbook.grid.gridfile import Grid
@@ -21,6 +22,9 @@ from segbook.report.receipts import CONFIG_TO_PAPER, latest_runs
 from segbook.report.render import ReportContent, Section, to_html, to_markdown
 from segbook.report.verification import UNVERIFIED
 
+if TYPE_CHECKING:  # pandas itself only when a ledger is built
+    import pandas as pd
+
 LONG_COLUMNS = ["task_id", "dataset", "modality", "target", "size", "configuration", "paper_key", "fold", "state",
                 "dsc", "dsc_paper", "diff", "within", "acceptance", "reproduces", "verified", "restarts", "detail",
                 "receipt"]
@@ -28,12 +32,12 @@ LONG_COLUMNS = ["task_id", "dataset", "modality", "target", "size", "configurati
 
 @dataclass
 class Ledger:
-    long: object  # DataFrame, one row per cell
-    wide: object  # DataFrame, datasets x configurations
-    diff_matrix: object  # DataFrame of ours - paper (DSC points) for the heat map, NaN where not done
-    state_matrix: object  # DataFrame of cell states, same shape
+    long: pd.DataFrame  # one row per cell
+    wide: pd.DataFrame  # datasets x configurations
+    diff_matrix: pd.DataFrame  # ours - paper (DSC points) for the heat map, NaN where not done
+    state_matrix: pd.DataFrame  # cell states, same shape
     groups: dict = field(default_factory=dict)  # grouping -> DataFrame
-    gains: object = None
+    gains: pd.DataFrame | None = None
     gain_groups: dict = field(default_factory=dict)
     headline: dict = field(default_factory=dict)
 

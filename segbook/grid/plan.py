@@ -70,7 +70,8 @@ def plan_grid(request: PlanRequest, catalog=None, registry=None) -> PlanOutcome:
     manifests = list({m.task_id: m for m in datasets}.values())
     problems += check_raw_folders(manifests, data_map, request.data_file)
     problems += check_locks(manifests)
-    scales = sorted({c.config.scale for c in cells if c.config.needs_weights}, key="SBLH".index)
+    # needs_weights: an STU-Net, which always has a scale (the `and` only tells mypy so)
+    scales = sorted({c.config.scale for c in cells if c.config.needs_weights and c.config.scale}, key="SBLH".index)
     weights: dict[str, Path] = {}
     if scales:
         if registry is None:
@@ -90,7 +91,8 @@ def plan_grid(request: PlanRequest, catalog=None, registry=None) -> PlanOutcome:
     settings = GridSettings(out_root=str(out_root), checkpoint_minutes=request.checkpoint_minutes,
                             trust_unpinned=request.trust_unpinned, **request.training_options())
     entries = [GridEntry(c, str(data_map[c.task_id]) if c.task_id in data_map else None,
-                         str(weights[c.config.scale]) if c.config.needs_weights else None) for c in cells]
+                         str(weights[c.config.scale]) if c.config.needs_weights and c.config.scale else None)
+               for c in cells]
     estimate = grid_cost.estimate(entries, request.epochs, request.iterations_per_epoch)
     grid = write_grid(Path(request.grid_dir), settings, entries)
     atomic_write_text(Path(request.grid_dir) / ESTIMATE_FILE, "\n".join(grid_cost.render(estimate)) + "\n")

@@ -141,7 +141,8 @@ def _class_values(where: str, prefix: str, raw: dict) -> dict:
 
 def _top_level(where: str, data: dict) -> tuple[dict, dict]:
     """The class-wide values and the other settings of the profile, checked."""
-    shared, other = {}, {}
+    shared: dict[str, object] = {}
+    other: dict[str, object] = {}  # tuples, numbers and strings
     for key, value in data.items():
         if key in CLASS_KEYS:
             shared[key] = _check_value(where, key, value)

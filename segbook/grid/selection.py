@@ -82,7 +82,8 @@ def select_datasets(terms: list[str], catalog) -> tuple[list, list[Problem]]:
 
 
 def select_configs(terms: list[str]) -> tuple[list[str], list[Problem]]:
-    chosen, problems = [], []
+    chosen: list[str] = []
+    problems: list[Problem] = []
     for term in terms or ["paper"]:
         if term.lower() == "paper":
             chosen.extend(PAPER_CONFIGS)
@@ -97,7 +98,8 @@ def select_configs(terms: list[str]) -> tuple[list[str], list[Problem]]:
 
 
 def select_folds(terms: list[str]) -> tuple[list[str], list[Problem]]:
-    chosen, problems = [], []
+    chosen: list[str] = []
+    problems: list[Problem] = []
     for term in terms or ["all"]:
         span = re.fullmatch(r"([0-4])-([0-4])", term)
         if span and int(span.group(1)) <= int(span.group(2)):

@@ -186,7 +186,7 @@ def tensor_hash(state_dict: Mapping[str, torch.Tensor]) -> str:
         raw = flat.view(torch.uint8) if flat.numel() else torch.empty(0, dtype=torch.uint8)
         dtype = str(value.dtype).removeprefix("torch.")
         digest.update(f"{key}\t{dtype}\t{list(value.shape)}\t{raw.numel()}\n".encode())
-        digest.update(memoryview(raw.numpy()))
+        digest.update(raw.numpy().data)  # the array's memoryview: what memoryview(array) gives, typed as a buffer
     return digest.hexdigest()
 
 

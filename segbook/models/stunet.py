@@ -35,7 +35,8 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: Sequence[int], projection: bool):
         super().__init__()
-        stride = tuple(int(s) for s in stride)
+        z, y, x = (int(s) for s in stride)  # 3 entries: build_stunet checks every stride
+        stride = (z, y, x)
         # registration order = the official state_dict key order
         self.conv1 = nn.Conv3d(in_channels, out_channels, 3, stride=stride, padding=1)
         self.norm1 = nn.InstanceNorm3d(out_channels, eps=NORM_EPS, affine=True)
@@ -43,7 +44,7 @@ class ResidualBlock(nn.Module):
         self.norm2 = nn.InstanceNorm3d(out_channels, eps=NORM_EPS, affine=True)
         self.act = nn.LeakyReLU(LEAKY_SLOPE, inplace=True)
         if projection:
-            self.conv3 = nn.Conv3d(in_channels, out_channels, 1, stride=stride)
+            self.conv3: nn.Conv3d | None = nn.Conv3d(in_channels, out_channels, 1, stride=stride)
         else:
             if in_channels != out_channels or any(s != 1 for s in stride):
                 raise ValueError("an identity shortcut needs equal widths and stride 1")

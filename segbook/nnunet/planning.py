@@ -72,9 +72,11 @@ def plan_and_preprocess(out_root: Path, dataset_name: str, dataset_sha256: str, 
     folder = out_root / "nnUNet_preprocessed" / dataset_name
     plans_path = folder / f"{choice.plans_name}.json"
     content = {"dataset_sha256": dataset_sha256, "nnunetv2": check_nnunet_version()}
-    wanted = {**content, "plans": choice.plans_name,
-              "reference": None if choice.source != "paper" else {"patch": list(choice.patch),
-                                                                  "spacing": list(choice.spacing)}}
+    reference = None
+    if choice.source == "paper":
+        assert choice.patch is not None and choice.spacing is not None  # choose_plan sets both for "paper"
+        reference = {"patch": list(choice.patch), "spacing": list(choice.spacing)}
+    wanted = {**content, "plans": choice.plans_name, "reference": reference}
     stamp_path = folder / f"{STAMP_PREFIX}{choice.plans_name}.json"
     # one planner per dataset, whoever starts first (Slurm array tasks share the output root)
     with exclusive(lock_path(out_root, f"plan-{dataset_name}"), what=f"planning of {dataset_name}", mode=lock_mode,
@@ -83,6 +85,7 @@ def plan_and_preprocess(out_root: Path, dataset_name: str, dataset_sha256: str, 
         stamp = read_stamp(stamp_path)
         # the plans folder is the kit's own: anything there is redone, never refused
         if decide(stamp, wanted, output_present=plans_path.is_file(), may_replace=True).action == REUSE:
+            assert stamp is not None  # decide() reuses only what a stamp describes
             report = stamp["report"]
             progress(f"plan: {dataset_name} already planned and preprocessed ({choice.plans_name}; skipped)")
             progress(f"plan: {describe_difference(report)}")
@@ -130,6 +133,7 @@ def _run_planner(out_root: Path, dataset_name: str, choice: PlanChoice, *, task_
     argv = [sys.executable, "-m", "segbook.nnunet.plan_entry", "-d", dataset_id, "--plans", choice.plans_name,
             "--task-id", task_id, "-np", str(processes), "--report", str(report_path)]
     if choice.source == "paper":
+        assert choice.patch is not None and choice.spacing is not None  # choose_plan sets both for "paper"
         argv += ["--patch", *map(str, choice.patch), "--spacing", *map(repr, map(float, choice.spacing))]
     # nnU-Net 2.8.1 calls torch.set_num_threads(n_proc_DA) while planning: 0 would crash it
     env = nnunet_environment(out_root, out_root / "nnUNet_results", threads=None, data_workers=processes)

@@ -79,6 +79,7 @@ def run_logged(argv: list[str], env: dict, log_path: Path, *, what: str,
                                 stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True)
         try:
             with signals.forwarding_to(proc.pid):
+                assert proc.stdout is not None  # stdout=PIPE above
                 for line in proc.stdout:
                     log.write(line)
                     tail.append(line.rstrip())

@@ -24,6 +24,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -35,6 +36,9 @@ from segbook.core.run_state import TRAIN_STATE_NAME
 from segbook.core.timefmt import now_iso
 from segbook.models.checkpoint_integrity import check_seal, sealed
 from segbook.models.official_format import atomic_torch_save
+
+if TYPE_CHECKING:
+    from segbook.nnunet.train_config import TrainConfig
 
 PARTIAL_KEY = "segbook_partial_epoch"  # extra checkpoint entry: {"epoch", "losses"} of an unfinished epoch
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
@@ -54,6 +58,38 @@ class ResumableTraining:
     _segbook_stop: int | None = None
     _segbook_last_save: float = 0.0
     segbook_stop_after: int | None = None
+
+    if TYPE_CHECKING:  # what the mixin uses of nnUNetTrainer (after it in every trainer's bases; untyped)
+        segbook: TrainConfig  # set by SegbookTrainerMixin
+        segbook_run_dir: Path
+        output_folder: str
+        current_epoch: int
+        num_epochs: int
+        num_iterations_per_epoch: int
+        num_val_iterations_per_epoch: int
+        local_rank: int
+        is_ddp: bool
+        disable_checkpointing: bool
+        was_initialized: bool
+        network: Any  # the module, DDP around it, or torch.compile's wrapper
+        optimizer: torch.optim.Optimizer
+        grad_scaler: torch.amp.GradScaler | None
+        logger: Any  # nnU-Net's MetaLogger
+        dataloader_train: Any
+        dataloader_val: Any
+        my_init_kwargs: dict
+        _best_ema: float | None
+        inference_allowed_mirroring_axes: tuple[int, ...] | None
+
+        def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                     device: torch.device = ...) -> None: ...
+
+        def initialize(self) -> None: ...
+
+        def print_to_log_file(self, *args: object, also_print_to_console: bool = True,
+                              add_timestamp: bool = True) -> None: ...
+
+        def perform_actual_validation(self, save_probabilities: bool = False) -> None: ...
 
     # --- the loop ------------------------------------------------------------------------------
     def run_training(self):
@@ -109,7 +145,7 @@ class ResumableTraining:
             self._segbook_save_partial(outputs)
 
     def _segbook_save_partial(self, outputs: list[dict]) -> None:
-        self._segbook_partial_now = {"epoch": self.current_epoch,
+        self._segbook_partial_now: dict | None = {"epoch": self.current_epoch,
                                      "losses": [float(np.asarray(o["loss"])) for o in outputs]}
         try:
             self.save_checkpoint(str(Path(self.output_folder) / "checkpoint_latest.pth"))
@@ -117,6 +153,7 @@ class ResumableTraining:
             self._segbook_partial_now = None
 
     def _segbook_checkpoint_and_exit(self, outputs: list[dict]) -> None:
+        assert self._segbook_stop is not None  # called only once a stop signal is recorded
         name = signal.Signals(self._segbook_stop).name
         self._segbook_save_partial(outputs)
         self.print_to_log_file(f"segbook: {name} received: checkpoint written at epoch {self.current_epoch}, "

@@ -38,6 +38,7 @@ class SegbookTrainerMixin(ResumableTraining):
             report_and_exit(exc)
         if self.segbook.deterministic:
             enable_deterministic_algorithms(self.segbook.threads)
+            assert self.segbook.seed is not None  # the kit gives every deterministic run a seed
             seed_everything(self.segbook.seed)  # before the network exists: weight init is seeded
         elif self.segbook.threads:
             torch.set_num_threads(self.segbook.threads)
@@ -48,7 +49,7 @@ class SegbookTrainerMixin(ResumableTraining):
         self.initial_lr = self.segbook.initial_lr
         # a short run still leaves checkpoints to resume from; long runs keep nnU-Net's 50
         self.save_every = max(1, min(50, self.segbook.epochs // 5))
-        self._segbook_epoch_started = None
+        self._segbook_epoch_started: float | None = None
 
     # --- deterministic data pipeline -------------------------------------------------------
     def get_dataloaders(self):

@@ -6,6 +6,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from segbook.core.errors import InputMissing, InternalFailure, Interrupted, OutputBlocked, UsageProblem
 from segbook.core.hashing import image_content_hash
@@ -15,6 +16,10 @@ from segbook.nnunet.planning import PlanChoice
 from segbook.nnunet.steps import predict, training_environment
 from segbook.nnunet.steps import train as nnunet_train
 from segbook.nnunet.train_config import TrainConfig
+
+if TYPE_CHECKING:  # for annotations only: the catalog loads lazily (see locate_dataset)
+    from segbook.catalog.manifest import DatasetManifest
+    from segbook.core.splits import Split
 
 # Steps per epoch of nnU-Net's own validation pass, as a share of the training iterations.
 VAL_ITERATION_SHARE = 0.2
@@ -47,7 +52,7 @@ class Dataset:
     dataset_dir: Path
     labels: dict[int, str]
     num_channels: int
-    split: object  # segbook.core.splits.Split
+    split: Split
     dataset_sha256: str
     lock_sha256: str | None
     near_duplicates: tuple = ()  # (case, case, score) warnings from prepare
@@ -67,7 +72,7 @@ class Dataset:
 class DatasetSource:
     """Which dataset a request means and where its raw data are: known before any work is done."""
 
-    manifest: object  # segbook.catalog.Manifest
+    manifest: DatasetManifest
     raw: Path | None  # None for the demo until its sources are generated
     source: str  # demo | catalog | path
     lock_path: Path | None  # where a folder dataset's lock lives (None: the manifest's own)
@@ -110,8 +115,9 @@ def choose_plan(manifest, requested: str) -> PlanChoice:
                            hint="use --plan nnunet (or leave --plan out) for this dataset")
     if requested == "nnunet" or not reference:
         return PlanChoice("nnunet")
-    return PlanChoice("paper", tuple(int(p) for p in reference["patch"]),
-                      tuple(float(s) for s in reference["spacing"]))
+    patch, spacing = reference["patch"], reference["spacing"]  # three numbers each: the catalog schema checks
+    return PlanChoice("paper", (int(patch[0]), int(patch[1]), int(patch[2])),
+                      (float(spacing[0]), float(spacing[1]), float(spacing[2])))
 
 
 def prepare(request, located: DatasetSource, progress) -> Dataset:

@@ -68,7 +68,7 @@ def add_acceptance(table, intervals: dict, verification: dict, tolerance: float,
     if rule not in RULES:
         raise ValueError(f"unknown acceptance rule {rule!r}")
     table = table.copy()
-    rows = {name: [] for name in ACCEPTANCE_COLUMNS}
+    rows: dict[str, list[object]] = {name: [] for name in ACCEPTANCE_COLUMNS}
     for row in table.to_dict("records"):
         interval = intervals.get((row["task_id"], row["configuration"]))
         low, high = (interval.low, interval.high) if interval else (float("nan"), float("nan"))

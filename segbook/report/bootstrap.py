@@ -32,7 +32,7 @@ class Interval:
     n_cases: int
 
 
-def case_dice_matrix(metrics: dict) -> np.ndarray:
+def case_dice_matrix(metrics: dict | None) -> np.ndarray:
     """Cases x foreground classes Dice (0-1) from a receipt's "metrics" block; NaN where undefined.
 
     Rows are the test cases in sorted order, columns the labels in receipt order. A receipt

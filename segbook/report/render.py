@@ -6,6 +6,12 @@ import html
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas itself only when a table is built
+    import pandas as pd
+
+    from segbook.report.summary import Lead
 
 MISSING = "–"
 
@@ -25,9 +31,9 @@ class ReportContent:
     sections: list[Section]
     images: list[tuple[str, Path]] = field(default_factory=list)  # (caption, png path)
     warnings: list[str] = field(default_factory=list)
-    lead: object = None  # summary.Lead: the first screen (receipt reports)
+    lead: Lead | None = None  # the first screen (receipt reports)
     headline_text: str = ""  # one sentence: cells run, how many reproduce
-    cells: object = None  # the per-dataset table with acceptance columns (DataFrame), shown first
+    cells: pd.DataFrame | None = None  # the per-dataset table with acceptance columns, shown first
     cells_title: str = ""
     cells_note: str = ""
     details: dict = field(default_factory=dict)  # receipt path -> verification detail (tooltips)
@@ -72,6 +78,7 @@ MARKDOWN_CELL_COLUMNS = ["task_id", "configuration", "dsc", "ci_low", "ci_high",
 
 def _markdown_lead(content: ReportContent) -> list[str]:
     lead = content.lead
+    assert lead is not None  # to_markdown calls this only with a lead
     parts = [f"**{content.headline_text}**\n\n"]
     if lead.unverified:
         parts.append(f"**{len(lead.unverified)} receipt(s) FAILED verification** (not counted as reproduced):\n")

@@ -10,8 +10,13 @@ paper's mean over exactly our datasets (a like-for-like comparison when few cell
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from segbook.report.tables import ALL, GAIN_SCALES, group_order
+
+if TYPE_CHECKING:  # pandas itself only when a table is built
+    import pandas as pd
 
 LEAD_GROUPINGS = ("size", "modality")  # the paper's headline groups, after "all datasets"
 LEAD_COLUMNS = ["grouping", "group", "scale", "paper_gain", "paper_n", "gain", "n_pairs", "paper_gain_same"]
@@ -23,10 +28,10 @@ class Lead:
 
     counts: dict  # acceptance.counts()
     rule_text: str  # the acceptance rule in force, in words
-    gains: object  # DataFrame, LEAD_COLUMNS
+    gains: pd.DataFrame  # LEAD_COLUMNS
     verification_enabled: bool
     unverified: list[str] = field(default_factory=list)  # "task / configuration: detail"
-    main_image: object = None  # Path of the main plot, or None
+    main_image: Path | None = None  # the main plot
     n_warnings: int = 0  # listed below the first screen
 
 

@@ -140,7 +140,8 @@ def check_expected(path: Path, expected_file: Path, tolerance: float) -> list[Fi
     if "mean_dice" in expected:
         findings.append(_close("mean_dice", expected["mean_dice"], summary.get("mean_dice"), tolerance))
     for label, values in sorted(expected["per_class"].items() if "per_class" in expected else []):
-        got = recorded_classes.get(label) if isinstance(recorded_classes.get(label), dict) else {}
+        entry = recorded_classes.get(label)
+        got = entry if isinstance(entry, dict) else {}
         for metric, value in sorted(values.items()):
             if isinstance(value, int | float):
                 findings.append(_close(f"class {label} {metric}", value, got.get(metric), tolerance))

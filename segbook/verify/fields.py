@@ -15,7 +15,7 @@ from segbook.core.errors import InvalidInput
 
 # case ids, dataset and task names become file names: no separators, no `..`
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
-_TYPE_NAMES = {dict: "an object", str: "a string", list: "a list"}
+_TYPE_NAMES: dict[type, str] = {dict: "an object", str: "a string", list: "a list"}
 ESCAPE_HINT = "verify reads only files inside the run folder; the receipt was edited or is not a segbook receipt"
 
 

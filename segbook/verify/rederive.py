@@ -73,6 +73,8 @@ def check_against_lock(receipt: dict, where: Path, run_dir: Path, labels: dict[s
         lock = read_lock(lock_file)
     except SegbookError as exc:
         return [Finding("dataset lock", "readable", f"unreadable ({exc.message})")]
+    if lock is None:  # removed since find_lock saw it
+        return [Finding("dataset lock", "readable", f"unreadable ({lock_file} is gone)")]
     recorded_lock = field(receipt, "dataset.lock_sha256", (str, type(None)), where)
     findings = [Finding(f"dataset lock {lock_file.name}", recorded_lock, lock_sha256(lock)),
                 Finding("split (lock)", field(receipt, "hashes.split", str, where), lock.split_sha256)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -96,7 +97,7 @@ def _entry_from(raw: dict, path: Path, index: int) -> WeightsEntry:
     missing = [key for key in ("scale", "file", "url", "published_size") if not raw.get(key)]
     if missing:
         raise InvalidInput(f"{where} lacks {', '.join(missing)}", hint="see docs/weights.md")
-    values = {key: ("" if raw.get(key) is None else raw[key]) for key in known if key in raw}
+    values: dict[str, Any] = {key: ("" if raw.get(key) is None else raw[key]) for key in known if key in raw}
     values["scale"] = normalise_scale(values["scale"])
     values["file"] = plain_file_name(values["file"], where)
     values["size_bytes"] = raw.get("size_bytes")

@@ -115,13 +115,13 @@ def _have(work: Path, f: RemoteFile) -> int:
 
 
 def _check_space(files: list[RemoteFile], work: Path, notes: list[str]) -> None:
-    known = [f for f in files if f.size is not None]
+    known = [(f, f.size) for f in files if f.size is not None]
     if len(known) < len(files):
         notes.append(f"{len(files) - len(known)} file(s) of unknown size: their room is checked when the server "
                      "declares it")
-    rest = sum(max(f.size - _have(work, f), 0) for f in known)
-    unpacked = sum(f.size for f in known if f.name.lower().endswith(ARCHIVE_SUFFIXES))  # at least the archive
-    check_room(work, rest + unpacked, f"fetching {len(known)} file(s) of {human(sum(f.size for f in known))} "
+    rest = sum(max(size - _have(work, f), 0) for f, size in known)
+    unpacked = sum(size for f, size in known if f.name.lower().endswith(ARCHIVE_SUFFIXES))  # at least the archive
+    check_room(work, rest + unpacked, f"fetching {len(known)} file(s) of {human(sum(size for _, size in known))} "
                                       "and unpacking the archives")
 
 

@@ -49,6 +49,7 @@ def verify(part: Path, remote: RemoteFile) -> dict:
     if remote.size is not None and size != remote.size:
         problem = f"is {size:,} bytes, not the {remote.size:,} its host publishes"
     elif remote.digest is not None:
+        assert remote.algorithm is not None  # both constructors set a digest only with its algorithm
         actual = file_digest(part, remote.algorithm)
         if actual != remote.digest.lower():
             problem = f"does not match its published {remote.algorithm} ({remote.digest}; this copy: {actual})"
