@@ -20,11 +20,16 @@ import click
 
 from segbook import __version__
 from segbook.core import crashlog
-from segbook.core.errors import ExitCode, InputMissing, InternalFailure, Interrupted, OutputBlocked, SegbookError
+from segbook.core.errors import (
+    DISK_ERRNOS,
+    ExitCode,
+    InputMissing,
+    InternalFailure,
+    Interrupted,
+    OutputBlocked,
+    SegbookError,
+)
 
-DISK_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
-               errno.EFBIG: "file too large for the file system or the process's limit",
-               errno.EROFS: "read-only file system"}
 PERMISSION_ERRNOS = (errno.EACCES, errno.EPERM)
 
 

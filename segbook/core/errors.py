@@ -6,6 +6,7 @@ anything else is a bug (exit 70) and its traceback goes to the log file.
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -96,3 +97,22 @@ def error_for_exit_code(code: int, message: str, hint: str | None = None) -> Seg
         if cls.exit_code == code:
             return cls(message, hint)
     return SegbookError(message, hint)
+
+
+# the OSErrors that mean "the disk (or quota, or the process's file-size limit) cannot take this write": 73
+DISK_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+               errno.EFBIG: "file too large for the file system or the process's limit",
+               errno.EROFS: "read-only file system"}
+
+
+def disk_error(exc: BaseException) -> OSError | None:
+    """The disk-full OSError behind `exc`, also where a library wrapped it (torch's zip writer raises
+    a RuntimeError whose context is the OSError); None when it is something else."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a short chain; never loop on a cycle
+        if seen is None:
+            return None
+        if isinstance(seen, OSError) and seen.errno in DISK_ERRNOS:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -14,7 +14,9 @@ What the kit's trainers add to nnU-Net's training loop (a mixin placed before nn
 - **Safe loading.** nnU-Net unpickles its checkpoints fully; here they are read with the kit's
   weights-only loader, so a pickle planted in a run folder never runs.
 
-Failures the kit must word (unreadable checkpoint) go out as a SEGBOOK-ERROR line and an exit code.
+Failures the kit must word (unreadable checkpoint, a full disk) go out as a SEGBOOK-ERROR line and an
+exit code. Whatever ends the loop, the augmentation workers are stopped first: otherwise the
+interpreter waits on them at exit, for ever (a full disk used to hang a cell until its time limit).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 
 from segbook.core import childreport
-from segbook.core.errors import ExitCode, InvalidInput, SegbookError
+from segbook.core.errors import DISK_ERRNOS, ExitCode, InvalidInput, OutputBlocked, SegbookError, disk_error
 from segbook.core.fsio import atomic_write_json
 from segbook.core.run_state import TRAIN_STATE_NAME
 from segbook.core.timefmt import now_iso
@@ -93,6 +95,19 @@ class ResumableTraining:
 
     # --- the loop ------------------------------------------------------------------------------
     def run_training(self):
+        try:
+            self._segbook_training_loop()
+        except SegbookError as exc:
+            self._segbook_stop_loaders()
+            report_and_exit(exc)
+        except BaseException as exc:
+            self._segbook_stop_loaders()
+            full = disk_error(exc)
+            if full is not None:
+                report_and_exit(_disk_full(full, str(full.filename or Path(self.output_folder))))
+            raise
+
+    def _segbook_training_loop(self):
         remove_partial_checkpoints(Path(self.output_folder))
         self.on_train_start()
         self._segbook_listen_for_stop()
@@ -159,12 +174,19 @@ class ResumableTraining:
         self.print_to_log_file(f"segbook: {name} received: checkpoint written at epoch {self.current_epoch}, "
                                f"iteration {len(outputs)}; exiting 75 (rerun continues)",
                                also_print_to_console=True)
-        for loader in (self.dataloader_train, self.dataloader_val):
+        self._segbook_stop_loaders()
+        sys.stdout.flush()
+        raise SystemExit(int(ExitCode.INTERRUPTED))
+
+    def _segbook_stop_loaders(self) -> None:
+        """Stop nnU-Net's augmentation workers (once): the interpreter would wait on them at exit."""
+        if getattr(self, "_segbook_loaders_stopped", False):
+            return
+        self._segbook_loaders_stopped = True
+        for loader in (getattr(self, "dataloader_train", None), getattr(self, "dataloader_val", None)):
             finish = getattr(loader, "_finish", None)
             if finish is not None:
                 finish()
-        sys.stdout.flush()
-        raise SystemExit(int(ExitCode.INTERRUPTED))
 
     # --- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self, filename: str) -> None:
@@ -193,7 +215,13 @@ class ResumableTraining:
         }
         if partial is not None:
             checkpoint[PARTIAL_KEY] = partial
-        atomic_torch_save(sealed(checkpoint), filename, overwrite=True)
+        try:
+            atomic_torch_save(sealed(checkpoint), filename, overwrite=True)
+        except (OSError, RuntimeError) as exc:  # torch's zip writer wraps the OSError in a RuntimeError
+            full = disk_error(exc)
+            if full is None:
+                raise
+            raise _disk_full(full, filename) from exc
         name = Path(filename).name
         if name in RESUME_POINTS:
             self._segbook_last_save = time.monotonic()
@@ -246,6 +274,12 @@ class ResumableTraining:
         if self._segbook_partial:
             where += f", iteration {len(self._segbook_partial['losses'])}"
         self.print_to_log_file(f"segbook: continuing at {where}", also_print_to_console=True)
+
+
+def _disk_full(error: OSError, filename: str) -> OutputBlocked:
+    return OutputBlocked(f"{DISK_ERRNOS[error.errno or 0]} writing {filename}",
+                         hint="free space (or quota, or raise the file-size limit) where the run folder lives, then "
+                              "run the same command again: it continues from the last complete checkpoint")
 
 
 def remove_partial_checkpoints(folder: Path) -> list[Path]:
