@@ -115,7 +115,7 @@ def cancel(grid_dir: Path, settings: Settings, dry_run: bool = False) -> CancelO
     """Cancel the grid's waiting and running tasks through its backend; run folders are kept."""
     from segbook.grid import launch  # noqa: PLC0415 - numpy on use
 
-    return launch.cancel_grid(grid_dir, settings.lock_mode, dry_run=dry_run)
+    return launch.cancel_grid(grid_dir, dry_run=dry_run)
 
 
 @dataclass(frozen=True)

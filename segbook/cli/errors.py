@@ -28,6 +28,7 @@ from segbook.core.errors import (
     Interrupted,
     OutputBlocked,
     SegbookError,
+    disk_full_error,
 )
 
 PERMISSION_ERRNOS = (errno.EACCES, errno.EPERM)
@@ -37,8 +38,7 @@ def os_error_as_segbook_error(exc: OSError) -> SegbookError | None:
     """The documented error an OSError stands for, or None (then it is a bug)."""
     where = f" writing {exc.filename}" if exc.filename else ""
     if exc.errno in DISK_ERRNOS:
-        return OutputBlocked(f"{DISK_ERRNOS[exc.errno]}{where}",
-                             hint="free some space (or quota), or choose another --out on a writable disk")
+        return disk_full_error(exc, hint="free some space (or quota), or choose another --out on a writable disk")
     if exc.errno in PERMISSION_ERRNOS:
         if exc.filename is None or crashlog.is_output_path(exc.filename):
             return OutputBlocked(f"permission denied{where}",

@@ -116,3 +116,10 @@ def disk_error(exc: BaseException) -> OSError | None:
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def disk_full_error(error: OSError, hint: str, filename: str | None = None) -> OutputBlocked:
+    """The 73 a disk-full OSError stands for, naming the file written (`filename`, else the error's)."""
+    target = filename if filename is not None else error.filename
+    where = f" writing {target}" if target else ""
+    return OutputBlocked(f"{DISK_ERRNOS[error.errno or 0]}{where}", hint=hint)

@@ -18,7 +18,7 @@ from segbook.grid.gridfile import Grid, read_grid
 from segbook.grid.images import ImageCheck, check_image
 from segbook.grid.preflight import Problem, check_locks, check_raw_folders, raise_problems
 from segbook.grid.profile import load_profile, time_hours
-from segbook.grid.status import grid_backend, grid_status, needs_resubmit, needs_submit
+from segbook.grid.status import grid_status, needs_resubmit, needs_submit, slurm_view
 from segbook.grid.submit import (
     PlannedArray,
     describe,
@@ -152,17 +152,16 @@ class CancelOutcome:
     tasks: int  # their tasks that were waiting or running
 
 
-def cancel_grid(grid_dir: Path, lock_mode: str, dry_run: bool = False) -> CancelOutcome:
+def cancel_grid(grid_dir: Path, dry_run: bool = False) -> CancelOutcome:
     """Cancel every waiting or running task of the grid's submissions (cells keep what they wrote:
     an interrupted cell continues from its checkpoint when it is submitted again)."""
     grid = read_grid(grid_dir)
-    backend = grid_backend(grid)
-    _, view = grid_status(grid, lock_mode, backend=backend)
+    view = slurm_view(grid)  # the queue alone: no cell's run folder needs reading to cancel
     if view.jobs and view.queue is None:
         raise EnvironmentProblem("the scheduler does not answer, so it is unknown which tasks are queued",
                                  hint="check the Slurm controller (`squeue --me`), then cancel again")
     queue = view.queue or {}
     jobs = sorted({job for job, _ in queue})
-    if jobs and not dry_run:
-        backend.cancel(set(jobs))
+    if jobs and not dry_run and view.backend is not None:
+        view.backend.cancel(set(jobs))
     return CancelOutcome(grid, jobs, len(queue))

@@ -57,6 +57,7 @@ class SlurmView:
     jobs: dict[str, tuple[str, str, str]]  # cell id -> (array job id, task index, resource class)
     queue: dict | None  # (job, task) -> TaskState, None when the scheduler could not be asked
     accounting: dict  # (job, task) -> TaskState of ended tasks (Slurm: sacct; often empty)
+    backend: Backend | None = None  # the backend that was asked (None: not asked)
 
     @property
     def array_jobs(self) -> set[str]:
@@ -70,24 +71,25 @@ class SlurmView:
         return job, (self.queue or {}).get(key), self.accounting.get(key)
 
 
-def grid_backend(grid: Grid) -> Backend:
+def _recorded_backend(records: list[dict]) -> Backend:
     """The backend the grid's submissions went to (the newest record names it; Slurm before it did)."""
-    records = load_submissions(grid)
     return get_backend(str(records[-1].get("backend", "slurm")) if records else "slurm")
 
 
 def slurm_view(grid: Grid, ask_slurm: bool = True, backend: Backend | None = None) -> SlurmView:
+    records = load_submissions(grid)
     jobs = {}
-    for record in load_submissions(grid):
+    for record in records:
         for array in record.get("arrays", []):
             if array.get("job_id"):
                 for index, cell_id in enumerate(array.get("cells", [])):
                     jobs[cell_id] = (str(array["job_id"]), str(index), array.get("class", ""))
-    array_jobs = {j[0] for j in jobs.values()}
-    if not (ask_slurm and array_jobs):
-        return SlurmView(jobs, None, {})
-    backend = backend or grid_backend(grid)
-    return SlurmView(jobs, backend.queued(array_jobs), backend.finished(array_jobs))
+    view = SlurmView(jobs, None, {})
+    if not (ask_slurm and view.array_jobs):
+        return view
+    view.backend = backend or _recorded_backend(records)
+    view.queue, view.accounting = view.backend.queued(view.array_jobs), view.backend.finished(view.array_jobs)
+    return view
 
 
 def _progress(run_dir: Path) -> str:

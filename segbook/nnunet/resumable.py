@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from segbook.core import childreport
-from segbook.core.errors import DISK_ERRNOS, ExitCode, InvalidInput, OutputBlocked, SegbookError, disk_error
+from segbook.core.errors import ExitCode, InvalidInput, SegbookError, disk_error, disk_full_error
 from segbook.core.fsio import atomic_write_json
 from segbook.core.run_state import TRAIN_STATE_NAME
 from segbook.core.timefmt import now_iso
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 PARTIAL_KEY = "segbook_partial_epoch"  # extra checkpoint entry: {"epoch", "losses"} of an unfinished epoch
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 RESUME_POINTS = ("checkpoint_latest.pth", "checkpoint_final.pth")  # the files train_state.json may name
+DISK_FULL_HINT = ("free space (or quota, or raise the file-size limit) where the run folder lives, then run the "
+                  "same command again: it continues from the last complete checkpoint")
 
 
 def report_and_exit(exc: SegbookError) -> None:
@@ -104,7 +106,7 @@ class ResumableTraining:
             self._segbook_stop_loaders()
             full = disk_error(exc)
             if full is not None:
-                report_and_exit(_disk_full(full, str(full.filename or Path(self.output_folder))))
+                report_and_exit(disk_full_error(full, DISK_FULL_HINT, str(full.filename or self.output_folder)))
             raise
 
     def _segbook_training_loop(self):
@@ -221,7 +223,7 @@ class ResumableTraining:
             full = disk_error(exc)
             if full is None:
                 raise
-            raise _disk_full(full, filename) from exc
+            raise disk_full_error(full, DISK_FULL_HINT, filename) from exc
         name = Path(filename).name
         if name in RESUME_POINTS:
             self._segbook_last_save = time.monotonic()
@@ -274,12 +276,6 @@ class ResumableTraining:
         if self._segbook_partial:
             where += f", iteration {len(self._segbook_partial['losses'])}"
         self.print_to_log_file(f"segbook: continuing at {where}", also_print_to_console=True)
-
-
-def _disk_full(error: OSError, filename: str) -> OutputBlocked:
-    return OutputBlocked(f"{DISK_ERRNOS[error.errno or 0]} writing {filename}",
-                         hint="free space (or quota, or raise the file-size limit) where the run folder lives, then "
-                              "run the same command again: it continues from the last complete checkpoint")
 
 
 def remove_partial_checkpoints(folder: Path) -> list[Path]:
