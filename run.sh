@@ -132,8 +132,6 @@ fi
 
 # ---- runtime -------------------------------------------------------------------------------------
 docker_works() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
-# the Docker API is served by Podman (DOCKER_HOST=unix://.../podman.sock)? its version names the engine
-docker_is_podman() { docker version --format '{{range .Server.Components}}{{.Name}} {{end}}' 2>/dev/null | grep -q Podman; }
 apptainer_cmd() { command -v apptainer 2>/dev/null || command -v singularity 2>/dev/null || true; }
 if [[ -z $runtime ]]; then
     if docker_works; then runtime=docker
@@ -178,54 +176,30 @@ if [[ $needs_weights == 1 && -z $weights && ( -z $baked || $baked == none || $ba
         "pass --weights DIR (a folder with the .model files), or use --init scratch"
 fi
 
-# ---- command -------------------------------------------------------------------------------------
+# ---- command: built by the kit's one container command line (segbook/core/container_run.py) ------
+# Standard-library Python from this checkout: the same flags as the grid's cells, repro-check and the
+# CI workflow, and no path ever parsed by a shell (the argv comes back NUL-separated).
+command -v python3 >/dev/null 2>&1 || fail "$EX_CONFIG" "python3 is needed to build the container command" \
+    "install Python 3.10 or later (Debian: apt-get install python3)"
 abs() { (cd "$1" && pwd -P); }
-cmd=()
-if [[ $runtime == apptainer ]]; then
-    binds="$(abs "$output"):/output"
-    [[ -n $input ]] && binds+=",$(abs "$input"):/input:ro"
-    [[ -n $weights ]] && binds+=",$(abs "$weights"):/weights:ro"
-    cmd=("$(apptainer_cmd)" run --containall --cleanenv --no-home --bind "$binds" --pwd /output
-         --env "SEGBOOK_RUNTIME=apptainer,SEGBOOK_IMAGE=$image,SEGBOOK_IMAGE_DIGEST=$image_digest")
-    [[ $gpu == 1 ]] && cmd+=(--nv)
-    cmd+=("$image")
-else
-    cmd=("$runtime" run --rm --network none --read-only --tmpfs "/tmp:rw,exec" --shm-size 2g
-         --user "$uid:$gid" --security-opt no-new-privileges --cap-drop ALL --workdir /output
-         -v "$(abs "$output"):/output:rw")
-    [[ -n $input ]] && cmd+=(-v "$(abs "$input"):/input:ro")
-    [[ -n $weights ]] && cmd+=(-v "$(abs "$weights"):/weights:ro")
-    cmd+=(-e "SEGBOOK_RUNTIME=$runtime" -e "SEGBOOK_IMAGE=$image" -e "SEGBOOK_IMAGE_DIGEST=$image_digest")
-    # The engines ask for ~1M open files (and podman for more processes than it allows itself, 32768);
-    # where raising a hard limit is not permitted (sandboxes, CI) the container would not even start.
-    # So the container gets this shell's own hard limits.
-    hard_nofile=$(ulimit -Hn) hard_nproc=$(ulimit -Hu)
-    ulimit_flags=()
-    [[ $hard_nofile =~ ^[0-9]+$ ]] && ulimit_flags+=(--ulimit "nofile=$hard_nofile:$hard_nofile")
-    # Podman (also behind a Docker CLI, as Podman's Docker-compatible API) raises nproc too: without this
-    # flag the container fails to start where that is not permitted ("error setting rlimit type 6"; the
-    # docker CLI then only says "unable to upgrade to tcp, received 409").
-    if [[ $runtime == podman ]] || { [[ $runtime == docker ]] && docker_is_podman; }; then
-        [[ $hard_nproc =~ ^[0-9]+$ ]] && ((hard_nproc <= 32768)) || hard_nproc=32768
-        ulimit_flags+=(--ulimit "nproc=$hard_nproc:$hard_nproc")
-    fi
-    cmd+=("${ulimit_flags[@]}")
-    if [[ $runtime == podman ]]; then
-        oci=${SEGBOOK_PODMAN_RUNTIME:-}
-        if [[ -z $oci ]] && command -v runc >/dev/null 2>&1 \
-            && [[ $(podman info --format '{{.Host.OCIRuntime.Name}}' 2>/dev/null) == crun ]] \
-            && podman run --rm --network none "${ulimit_flags[@]}" --entrypoint /bin/true "$image" 2>&1 \
-                | grep -q rlimit; then
-            oci=runc  # crun cannot set rlimits in some sandboxes; runc can
-        fi
-        [[ -n $oci ]] && cmd+=(--runtime "$oci")
-        [[ $gpu == 1 ]] && cmd+=(--device nvidia.com/gpu=all)
-    elif [[ $gpu == 1 ]]; then
-        cmd+=(--gpus all)
-    fi
-    cmd+=("$image")
+builder=(--engine "$runtime" --image "$image" --mount "$(abs "$output"):/output:rw")
+[[ -n $input ]] && builder+=(--mount "$(abs "$input"):/input:ro")
+[[ -n $weights ]] && builder+=(--mount "$(abs "$weights"):/weights:ro")
+builder+=(--env "SEGBOOK_RUNTIME=$runtime" --env "SEGBOOK_IMAGE=$image" --env "SEGBOOK_IMAGE_DIGEST=$image_digest")
+if [[ $runtime == apptainer ]]; then builder+=(--binary "$(apptainer_cmd)"); else builder+=(--user "$uid:$gid"); fi
+[[ $gpu == 1 ]] && builder+=(--gpu)
+builder+=(--host-limits --oci-runtime "${SEGBOOK_PODMAN_RUNTIME:-}" -- "${segbook_args[@]}")
+argv_file=$(mktemp "${TMPDIR:-/tmp}/segbook-argv.XXXXXX")
+set +e
+PYTHONPATH="$script_dir${PYTHONPATH:+:$PYTHONPATH}" python3 -m segbook.core.container_run "${builder[@]}" >"$argv_file"
+code=$?
+set -e
+if ((code != 0)); then  # the builder printed its own two-line error
+    rm -f "$argv_file"
+    exit "$code"
 fi
-cmd+=("${segbook_args[@]}")
+mapfile -d '' -t cmd <"$argv_file"
+rm -f "$argv_file"
 
 printf '+' >&2
 printf ' %q' "${cmd[@]}" >&2

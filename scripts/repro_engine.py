@@ -11,21 +11,21 @@ upgrade to tcp, received 409" (measured with Podman 4.3; see docs/ci.md).
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import subprocess
 
+from segbook.core.container_run import (
+    OUTPUT,
+    WEIGHTS,
+    ContainerRun,
+    Mount,
+    container_argv,
+    docker_api_is_podman,  # noqa: F401 - repro_check asks it through this module
+    docker_server_components,
+    host_limits,
+)
+
 CONTAINER_UID = "4242:4242"  # any uid: the image must not care who it runs as
-NPROC_CAP = 32768  # podman refuses more processes than this for itself
-
-
-def docker_server_components() -> str | None:
-    """The Docker API server's component names (e.g. "Engine" or "Podman Engine"), None if unreachable."""
-    if shutil.which("docker") is None:
-        return None
-    proc = subprocess.run(["docker", "version", "--format", "{{range .Server.Components}}{{.Name}};{{end}}"],
-                          capture_output=True, text=True, check=False, timeout=60)
-    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def engine_problem(engine: str) -> str | None:
@@ -41,36 +41,17 @@ def engine_problem(engine: str) -> str | None:
     return None
 
 
-def docker_api_is_podman() -> bool:
-    return "Podman" in (docker_server_components() or "")
-
-
-def limit_flags(runner: str, podman_runtime: str) -> list[str]:
-    """The flags run.sh passes: OCI runtime (podman) and this process's hard limits as --ulimit
-    (the engines' defaults are higher than a sandbox lets a container raise them to)."""
-    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    flags = ["--runtime", podman_runtime] if runner == "podman" and podman_runtime else []
-    if runner == "podman" or (runner == "docker" and docker_api_is_podman()):
-        nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
-        nproc = NPROC_CAP if nproc == resource.RLIM_INFINITY or nproc > NPROC_CAP else nproc
-        flags += ["--ulimit", f"nproc={nproc}:{nproc}"]
-    if nofile != resource.RLIM_INFINITY:
-        flags += ["--ulimit", f"nofile={nofile}:{nofile}"]
-    return flags
-
-
 def apptainer_like(runner: str, podman_runtime: str, image: str, image_id: str, out, weights,
                    segbook_args: list[str]) -> list[str]:
     """What `apptainer run --containall --cleanenv --no-home --bind ...` gives, emulated with the
-    runner: the host uid, a read-only image, only the image's environment, no home, private /tmp."""
-    home = f"/home/{os.getuid()}-not-mounted"
-    return [runner, "run", "--rm", *limit_flags(runner, podman_runtime), "--network", "none", "--read-only",
-            "--tmpfs", "/tmp:rw,exec", "--shm-size", "2g",  # noqa: S108 - the container's private /tmp
-            "--user", f"{os.getuid()}:{os.getgid()}",
-            "--security-opt", "no-new-privileges", "--cap-drop", "ALL",
-            "-e", f"HOME={home}", "-e", f"SEGBOOK_IMAGE={image}", "-e", f"SEGBOOK_IMAGE_DIGEST={image_id}",
-            "-v", f"{out}:/output:rw", "-v", f"{weights}:/weights:ro", "--workdir", "/output",
-            image, *segbook_args]
+    runner through the kit's one container command line: the host uid, a read-only image, only the
+    image's environment, no home, private /tmp."""
+    limits = host_limits(runner, image, oci_runtime=podman_runtime or None)
+    run = ContainerRun(runner, image, (Mount(str(out), OUTPUT, writable=True), Mount(str(weights), WEIGHTS)),
+                       env=(("HOME", f"/home/{os.getuid()}-not-mounted"), ("SEGBOOK_IMAGE", image),
+                            ("SEGBOOK_IMAGE_DIGEST", image_id)),
+                       user=f"{os.getuid()}:{os.getgid()}", limits=limits)
+    return container_argv(run, segbook_args)
 
 
 def image_id(engine: str, image: str) -> str | None:

@@ -19,9 +19,12 @@ tests/integration.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import REPO, make_value, require_tool
 
 TESTS = Path(__file__).resolve().parent
 ISOLATED_PREFIXES = ("SEGBOOK_", "nnUNet_")
@@ -152,3 +155,20 @@ def nnunet_download(tmp_path):
         return nnunet_tree(tmp_path / f"raw{next(counter)}", n, **options)
 
     return make
+
+
+# ---- the kit's image, for tests/container and the Slurm test that runs a grid cell in it ------------
+
+@pytest.fixture(scope="session")
+def podman() -> str:
+    require_tool("runc", "Debian package runc")
+    return require_tool("podman", "Debian packages podman, runc, debootstrap")
+
+
+@pytest.fixture(scope="session")
+def image(podman) -> str:
+    """The kit image, built (or found up to date in the layer cache) with `make image`."""
+    proc = subprocess.run(["make", "-f", "mk/containers.mk", "image"], cwd=REPO, capture_output=True, text=True,
+                          check=False, timeout=3600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return make_value("IMAGE")

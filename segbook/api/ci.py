@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from segbook.core.confined import write_inside
+from segbook.core.container_run import INPUT, OUTPUT, ContainerRun, Mount, container_argv
 from segbook.core.errors import OutputBlocked, UsageProblem
 
 TEMPLATE = "segbook-reproduce.yml"
@@ -26,6 +28,57 @@ IMAGE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:-]{0,200}@sha256:[0-9a-f]{
 REPOSITORY_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
 REVISION_PATTERN = re.compile(r"[0-9a-f]{40}")
 REPO_PATH_PATTERN = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_./-]{0,200}")
+
+
+CI_IMAGE = "segbook:ci"  # the tag the workflow gives the pulled or built image
+TINY_CELL = ("finetune", "Demo", "--model", "stunet-s", "--init", "scratch", "--epochs", "1", "--iterations-per-epoch",
+             "2", "--seed", "12345", "--deterministic", "--device", "cpu")
+RUNNER_USER = "$(id -u):$(id -g)"
+MARKER = re.compile(r"^( *)# segbook-container-run: ([a-z-]+)$", re.MULTILINE)
+# the workflow's container runs, each by the kit's one builder; host paths are the steps' shell variables.
+# No --ulimit: the hosted runner's Docker Engine sets its own limits (segbook.core.container_run.limit_flags)
+CONTAINER_RUNS: dict[str, tuple[ContainerRun, tuple[str, ...]]] = {
+    "verify-receipt": (ContainerRun("docker", CI_IMAGE, (Mount("$GITHUB_WORKSPACE", INPUT),
+                                                         Mount("$scratch", OUTPUT, writable=True)),
+                                    user=RUNNER_USER), ("verify", "/input/$receipt")),
+    "rerun-cell": (ContainerRun("docker", CI_IMAGE, (Mount("$out", OUTPUT, writable=True),),
+                                env=(("SEGBOOK_RUNTIME", "docker"), ("SEGBOOK_IMAGE", CI_IMAGE),
+                                     ("SEGBOOK_IMAGE_DIGEST", "$digest")), user=RUNNER_USER), TINY_CELL),
+    "verify-against": (ContainerRun("docker", CI_IMAGE, (Mount("$RUNNER_TEMP/segbook-out", OUTPUT, writable=True),
+                                                         Mount("$GITHUB_WORKSPACE", INPUT)), user=RUNNER_USER),
+                       ("verify", "/output/runs/Task999_SegBookDemo/stunet-s_scratch/receipt.json", "--against",
+                        "/input/$SEGBOOK_REFERENCE")),
+}
+
+
+def shell_command(argv: list[str], indent: str, width: int = 110) -> str:
+    """argv as workflow shell lines: words with the steps' own $variables double-quoted (they are this
+    module's constants, never user input), everything else quoted by shlex; continued with backslashes."""
+    words = [f'"{w}"' if "$" in w else shlex.quote(w) for w in argv]
+    groups: list[str] = []  # an option and its value stay on one line
+    for word in words:
+        if groups and groups[-1].startswith("-") and " " not in groups[-1] and not word.startswith("-"):
+            groups[-1] += " " + word
+        else:
+            groups.append(word)
+    lines, line = [], indent + groups[0]
+    for group in groups[1:]:
+        if len(line) + 1 + len(group) > width - 2:
+            lines.append(line + " \\")
+            line = indent + "  " + group
+        else:
+            line += " " + group
+    return "\n".join([*lines, line])
+
+
+def container_steps(text: str) -> str:
+    """The template with each `# segbook-container-run: NAME` line replaced by that run's command."""
+
+    def command(m: re.Match[str]) -> str:
+        run, args = CONTAINER_RUNS[m.group(2)]
+        return shell_command(container_argv(run, args), m.group(1))
+
+    return MARKER.sub(command, text)
 
 
 def template_text() -> str:
@@ -65,7 +118,7 @@ def check_values(image: str | None, repository: str | None, revision: str | None
 
 def render(values: dict[str, str]) -> str:
     """The template with the top-level `env:` values replaced (each key must be there exactly once)."""
-    text = template_text()
+    text = container_steps(template_text())
     for key, value in values.items():
         pattern = re.compile(rf"^(  {key}: )\"[^\"\n]*\"$", re.MULTILINE)
 

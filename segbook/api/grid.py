@@ -108,7 +108,8 @@ def _submit(request: SubmitRequest, settings: Settings, progress: Progress, only
         grid_dir=request.grid_dir, backend=request.backend, profile=request.profile,
         runtime=request.runtime or "native", image=request.image, allow_image_mismatch=request.allow_image_mismatch,
         docker_host=request.docker_host, dry_run=request.dry_run, only_failed=only_failed,
-        lock_mode=settings.lock_mode, manifests_dir=settings.manifests_dir), progress)
+        lock_mode=settings.lock_mode, manifests_dir=settings.manifests_dir,
+        podman_runtime=settings.podman_runtime), progress)
 
 
 def cancel(grid_dir: Path, settings: Settings, dry_run: bool = False) -> CancelOutcome:

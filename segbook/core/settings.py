@@ -20,6 +20,7 @@ ENV_IMAGE_DIGEST = "SEGBOOK_IMAGE_DIGEST"
 ENV_REVISION = "SEGBOOK_REVISION"
 ENV_TRAIN_CONFIG = "SEGBOOK_TRAIN_CONFIG"  # set by the kit for the nnU-Net trainer subprocess
 ENV_MANIFESTS = "SEGBOOK_MANIFESTS"
+ENV_PODMAN_RUNTIME = "SEGBOOK_PODMAN_RUNTIME"  # podman's OCI runtime for the kit's containers (e.g. runc)
 ENV_LOCK_MODE = "SEGBOOK_LOCK_MODE"  # flock (default) | file: see segbook.core.locks
 # fault injection for tests and drills: the trainer acts as if SIGUSR1 came after its N-th training
 # iteration of the run (counted over all epochs, from 1)
@@ -41,6 +42,7 @@ class Settings:
     manifests_dir: Path | None = None
     train_config: Path | None = None
     lock_mode: str = "flock"
+    podman_runtime: str | None = None
     slurm_job: str | None = None  # "<array job>_<task>" or "<job>" when run by Slurm
     slurm_restarts: int = 0
     stop_after_iteration: int | None = None
@@ -81,6 +83,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         manifests_dir=path(ENV_MANIFESTS),
         train_config=path(ENV_TRAIN_CONFIG),
         lock_mode=_lock_mode(env),
+        podman_runtime=env.get(ENV_PODMAN_RUNTIME) or None,
         slurm_job=_slurm_job(env),
         slurm_restarts=int(env.get(ENV_SLURM_RESTARTS) or 0),
         stop_after_iteration=int(env[ENV_STOP_AFTER_ITERATION]) if env.get(ENV_STOP_AFTER_ITERATION) else None,

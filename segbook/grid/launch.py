@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segbook.catalog.loader import ManifestsDir
+from segbook.core.container_run import host_limits
 from segbook.core.errors import EnvironmentProblem, ExitCode, UsageProblem
 from segbook.grid.backend import get_backend
 from segbook.grid.commands import RUNTIMES, Runtime
@@ -42,6 +43,7 @@ class SubmitRequest:
     only_failed: bool = False
     lock_mode: str = "flock"
     manifests_dir: ManifestsDir = None  # the settings' (None: the kit's own manifests)
+    podman_runtime: str | None = None  # the settings' OCI runtime for podman (None: detected)
 
 
 @dataclass
@@ -90,7 +92,10 @@ def _runtime(request: SubmitRequest, apptainer: str, warnings: list[str]) -> tup
         check = None
     mismatch = check is not None and not check.matches
     binary = apptainer if request.runtime == "apptainer" else request.runtime
-    return Runtime(request.runtime, image, check.digest if check else None, mismatch, binary), check
+    # this host's --ulimit/--runtime flags, as run.sh passes them: the tasks run where the grid is submitted
+    # from, or on nodes set up alike (a site that differs sets SEGBOOK_PODMAN_RUNTIME)
+    limits = host_limits(request.runtime, image, binary=binary, oci_runtime=request.podman_runtime)
+    return Runtime(request.runtime, image, check.digest if check else None, mismatch, binary, limits), check
 
 
 def requeue_warnings(grid: Grid, entries, profile) -> list[str]:

@@ -40,6 +40,13 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def make_value(name: str) -> str:
+    """A variable of mk/containers.mk as make computes it."""
+    proc = subprocess.run(["make", "-s", "-f", "mk/containers.mk", "--eval", f"print-var:\n\t@echo $({name})",
+                           "print-var"], cwd=REPO, capture_output=True, text=True, check=True)
+    return proc.stdout.strip()
+
+
 def require_tool(name: str, packages: str) -> str:
     """The tool's path (PATH or .venv/bin); in CI a missing tool fails the test, elsewhere it skips."""
     found = shutil.which(name) or shutil.which(name, path=str(REPO / ".venv" / "bin"))

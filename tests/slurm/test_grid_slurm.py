@@ -216,3 +216,56 @@ def test_cancel_stops_the_grids_queued_tasks_through_the_backend(slurm_cluster, 
     again = run_segbook("grid", "cancel", str(grid))
     assert again.returncode == 0 and again.stdout.startswith("nothing to cancel"), again
     assert not (tmp_path / "out" / "runs").exists() and not list(tmp_path.rglob("PWNED"))
+
+
+@pytest.fixture()
+def docker_api(podman, tmp_path):
+    """unix://SOCKET of the Docker API Podman serves (grid submit reads the image's labels through it)."""
+    socket = tmp_path / "podman.sock"
+    service = subprocess.Popen([podman, "system", "service", "--time=0", f"unix://{socket}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait("podman system service", lambda: socket.exists() or service.poll() is not None, 60, 0.2)
+        assert service.poll() is None, "podman system service did not start"
+        yield f"unix://{socket}"
+    finally:
+        service.terminate()  # the service this fixture started, by its own handle
+        service.wait(timeout=30)
+
+
+def test_a_grid_cell_runs_in_the_image_through_slurm_with_the_native_bits(slurm_cluster, reference, image, docker_api,
+                                                                           tmp_path):
+    """A real array task runs `podman run` of the built image (the kit's one container command line);
+    the cell's receipt verifies and its hashes are the native reference's."""
+    out = tmp_path / "out"
+    out.mkdir()  # a fresh root: the cell prepares and plans the demo inside the image
+    grid = tmp_path / "grid"
+    profile = tmp_path / "site.yaml"
+    profile.write_text(PROFILE)
+    run_segbook("grid", "plan", "--datasets", "Demo", "--configs", "stunet-s_scratch", *SCHEDULE, "--out", str(out),
+                "--grid", str(grid), check=True)
+    submitted = run_segbook("grid", "submit", str(grid), "--profile", str(profile), "--runtime", "podman",
+                            "--image", image, "--docker-host", docker_api)
+    assert submitted.returncode == 0, submitted.stderr
+    job = re.search(r"^small: job (\d+), ", submitted.stdout, re.MULTILINE).group(1)
+    # the task's argv, NUL-separated, as the job script reads it: podman, hardened, with this host's limits
+    command = (grid / "slurm" / "001" / "small" / "task-0.argv").read_bytes().decode().split("\0")[:-1]
+    assert command[:3] == ["podman", "run", "--rm"] and image in command and "--ulimit" in command
+
+    def finished() -> bool:
+        _fail_fast_if_failed(out, "stunet-s_scratch", grid)
+        return not _queue(slurm_cluster, job) and _status(grid)["stunet-s_scratch"]["state"] == "done"
+
+    _wait("the cell in the image to finish", finished, 900, 3)
+    receipt_path = out / "runs" / DEMO / "stunet-s_scratch" / "receipt.json"
+    receipt = json.loads(receipt_path.read_text())
+    assert receipt["runtime"]["kind"] == "podman" and receipt["runtime"]["image_digest"].startswith("sha256:")
+    invocation = json.loads((out / "runs" / DEMO / "stunet-s_scratch" / "run_state.json").read_text())["invocations"]
+    assert [(i["outcome"], i["slurm_job"]) for i in invocation] == [("done", f"{job}_0")]  # Slurm's ids got in
+    verified = run_segbook("verify", str(receipt_path))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    reference_receipt = reference["root"] / "runs" / DEMO / "stunet-s_scratch" / "receipt.json"
+    against = run_segbook("verify", str(receipt_path), "--against", str(reference_receipt))
+    assert against.returncode == 0, against.stdout + against.stderr
+    for name in ("final_weights", "predictions"):
+        assert receipt["hashes"][name] == reference["receipt"]["hashes"][name], name

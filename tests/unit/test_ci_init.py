@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from segbook.api.ci import CONTAINER_RUNS
+from segbook.core.container_run import HARDENING, container_argv
 from tests.helpers import run_segbook
 from tests.helpers.workflows import schema_check, zizmor
 
@@ -17,6 +21,7 @@ DIGEST = "sha256:" + "0123456789abcdef" * 4
 IMAGE = f"ghcr.io/lab/segbook:0.1.0@{DIGEST}"
 REVISION = "45ba76d4d3d4c826d2d0a014bf87ae4bf9d833da"
 WORKFLOW = Path(".github/workflows/segbook-reproduce.yml")
+TEMPLATE = Path(__file__).resolve().parents[2] / "segbook" / "data" / "ci" / "segbook-reproduce.yml"
 
 
 def env_of(path: Path) -> dict:
@@ -53,8 +58,30 @@ def test_built_image_workflow_with_custom_paths(tmp_path):
     assert env == {"SEGBOOK_IMAGE": "", "SEGBOOK_KIT_REPOSITORY": "lab/segbook-kit", "SEGBOOK_KIT_REVISION": REVISION,
                    "SEGBOOK_RECEIPTS": "", "SEGBOOK_REFERENCE": "ci/ref/receipt.json"}
     assert schema_check(target).returncode == 0 and zizmor(target).returncode == 0
-    text = target.read_text()
-    assert "verify /output/runs/Task999_SegBookDemo/stunet-s_scratch/receipt.json --against" in text
+    runs = docker_runs(target.read_text())
+    assert runs[-1][-4:] == ["verify", "/output/runs/Task999_SegBookDemo/stunet-s_scratch/receipt.json", "--against",
+                             "/input/$SEGBOOK_REFERENCE"]
+
+
+def docker_runs(text: str) -> list[list[str]]:
+    """Every `docker run` command of a rendered workflow, as the step's shell splits it (variables unexpanded)."""
+    flat = re.sub(r"\\\n\s*", "", text)
+    lines = [line.strip() for line in flat.splitlines()]
+    return [shlex.split(line) for line in lines if line.startswith("docker run")]
+
+
+def test_every_container_run_is_the_kits_one_command_line(tmp_path):
+    """The template holds markers, not command lines; ci init writes in the builder's argv, hardened."""
+    assert "docker run" not in TEMPLATE.read_text()
+    assert run_segbook("ci", "init", "--repo", str(tmp_path), "--image", IMAGE).returncode == 0
+    runs = docker_runs((tmp_path / WORKFLOW).read_text())
+    assert len(runs) == len(CONTAINER_RUNS) == 3
+    for argv, (run, args) in zip(runs, CONTAINER_RUNS.values(), strict=True):
+        assert argv == container_argv(run, args)
+        assert all(flag in argv for flag in HARDENING) and argv[argv.index("--user") + 1] == "$(id -u):$(id -g)"
+    cell = runs[1]
+    assert cell[cell.index("segbook:ci", cell.index("SEGBOOK_IMAGE_DIGEST=$digest")):][:3] == [
+        "segbook:ci", "finetune", "Demo"]
 
 
 def test_never_overwrites_without_force(tmp_path):

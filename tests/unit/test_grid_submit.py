@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from segbook.core.container_run import HARDENING
 from segbook.core.errors import InvalidInput
 from segbook.grid.backend import get_backend
 from segbook.grid.cells import Cell
@@ -133,15 +134,19 @@ def test_apptainer_and_podman_command_lines_follow_the_mount_contract():
              "--iterations-per-epoch", "250", "--seed", "12345", "--deterministic", "--device", "auto"]
     apptainer = cell_argv(entry, settings, Runtime("apptainer", image="/shared/segbook.sif",
                                                    image_digest="sha256:abc", binary="apptainer"))
-    assert apptainer == ["apptainer", "run", "--nv", "--containall", "--no-home", "--pwd", "/output",
+    assert apptainer == ["apptainer", "run", "--containall", "--cleanenv", "--no-home", "--pwd", "/output", "--nv",
                          "--bind", "/scratch/out:/output", "--bind", "/data/Task09_Spleen:/input:ro",
                          "--bind", "/models:/weights:ro", "--env", "SEGBOOK_RUNTIME=apptainer",
                          "--env", "SEGBOOK_IMAGE=/shared/segbook.sif", "--env", "SEGBOOK_IMAGE_DIGEST=sha256:abc",
                          "/shared/segbook.sif", *inner]
     mismatch = cell_argv(entry, settings, Runtime("apptainer", image="/s.sif", image_mismatch=True))
     assert "SEGBOOK_IMAGE_MISMATCH=1" in mismatch
-    podman = cell_argv(entry, settings, Runtime("podman", image="localhost/segbook:0.1.0", binary="podman"))
-    assert podman[:3] == ["podman", "run", "--rm"] and podman[-len(inner) - 1:] == ["localhost/segbook:0.1.0", *inner]
+    limits = ("--runtime", "runc", "--ulimit", "nproc=4096:4096")
+    podman = cell_argv(entry, settings, Runtime("podman", image="localhost/segbook:0.1.0", binary="podman",
+                                                limits=limits))
+    assert podman[:7] == ["podman", "run", "--rm", *limits]  # the submitting host's limits, as run.sh passes them
+    assert podman[-len(inner) - 1:] == ["localhost/segbook:0.1.0", *inner]
+    assert all(flag in podman for flag in HARDENING)
     for flag in ("/scratch/out:/output:rw", "/data/Task09_Spleen:/input:ro", "/models:/weights:ro",
                  "SEGBOOK_RUNTIME=podman", "SLURM_RESTART_COUNT", "nvidia.com/gpu=all"):
         assert flag in podman, flag
@@ -169,8 +174,8 @@ def test_dry_run_prints_scripts_sbatch_lines_and_commands_and_writes_nothing(tmp
     commands = [line.split("): ", 1)[1] for line in result.stdout.splitlines() if line.startswith("  task ")]
     assert len(commands) == 2
     first = shlex.split(commands[0])
-    assert first[:7] == ["apptainer", "run", "--containall", "--no-home", "--pwd", "/output", "--bind"]
-    assert first[7] == f"{tmp_path / 'out'}:/output" and str(fake_sif) in first
+    assert first[:8] == ["apptainer", "run", "--containall", "--cleanenv", "--no-home", "--pwd", "/output", "--bind"]
+    assert first[8] == f"{tmp_path / 'out'}:/output" and str(fake_sif) in first
     assert not (grid / "slurm").exists()
 
 
