@@ -23,7 +23,6 @@ from collections.abc import Callable
 
 from segbook.api.demo import DEMO_EPOCHS, DEMO_ITERATIONS, DEMO_PRETRAIN_STEPS, DemoRequest, DemoResult, demo
 from segbook.api.finetune import (
-    DEFAULT_CHECKPOINT_MINUTES,
     DETERMINISTIC_DATA_WORKERS,
     DETERMINISTIC_THREADS,
     FinetuneRequest,
@@ -33,7 +32,7 @@ from segbook.api.finetune import (
     resolve_device,
 )
 from segbook.core.progress import Progress
-from segbook.core.protocol import DEFAULT_SEED
+from segbook.core.protocol import DEFAULT_CHECKPOINT_MINUTES, DEFAULT_SEED, TrainingOptions
 
 # `segbook` command path -> "module:function" of its api function (resolved on use: each module
 # loads only when its command runs).
@@ -73,6 +72,6 @@ def command_function(command: str) -> Callable:
 __all__ = [
     "COMMAND_FUNCTIONS", "DEFAULT_CHECKPOINT_MINUTES", "DEFAULT_SEED", "DEMO_EPOCHS", "DEMO_ITERATIONS",
     "DEMO_PRETRAIN_STEPS", "DETERMINISTIC_DATA_WORKERS", "DETERMINISTIC_THREADS", "DemoRequest", "DemoResult",
-    "FinetuneRequest", "Progress", "RunResult", "command_function", "demo", "finetune", "refuse_other_plan",
-    "resolve_device",
+    "FinetuneRequest", "Progress", "RunResult", "TrainingOptions", "command_function", "demo", "finetune",
+    "refuse_other_plan", "resolve_device",
 ]

@@ -22,7 +22,6 @@ from segbook.core.progress import Progress
 from segbook.core.protocol import TrainingOptions
 from segbook.core.run_state import RunJournal
 from segbook.core.settings import Settings
-from segbook.nnunet.train_config import DEFAULT_CHECKPOINT_MINUTES
 from segbook.verify.done import BROKEN, BROKEN_HINT, check_cell
 
 DETERMINISTIC_THREADS = 2  # fixed so CPU reductions give the same bits on every machine
@@ -41,8 +40,6 @@ class FinetuneRequest(TrainingOptions):
     force: bool = False
     lock: bool = False
     verbose: bool = False
-    plan: str = "auto"  # auto (the paper's plan where the catalog has one) | paper | nnunet
-    checkpoint_minutes: float = DEFAULT_CHECKPOINT_MINUTES
     wait: bool = True  # for another process running the same cell (else exit 73 at once)
     settings: Settings = field(default_factory=Settings)
     command: list[str] = field(default_factory=list)

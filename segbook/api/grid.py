@@ -33,7 +33,6 @@ class PlanRequest(TrainingOptions):
     weights: tuple[tuple[str, Path], ...] = ()  # (scale, checkpoint) for the fine-tuned cells
     weights_dir: Path | None = None  # the registry's checkpoint files (default: the settings')
     trust_unpinned: bool = False
-    checkpoint_minutes: float | None = None  # None: segbook finetune's own
     force: bool = False  # replace an existing grid file (runs and submissions are kept)
 
 
@@ -59,8 +58,7 @@ def plan(request: PlanRequest, settings: Settings) -> PlanOutcome:
         datasets=selection.split_terms(request.datasets), configs=selection.split_terms(request.configs),
         folds=selection.split_terms(request.folds), data_file=request.data_file, weights=weights,
         weights_dir=request.weights_dir or settings.weights_dir, trust_unpinned=request.trust_unpinned,
-        checkpoint_minutes=request.checkpoint_minutes, force=request.force, manifests_dir=settings.manifests_dir,
-        **request.training_options()),
+        force=request.force, manifests_dir=settings.manifests_dir, **request.as_dict()),
         catalog=load_catalog(settings.manifests_dir))
     return PlanOutcome(outcome.grid, outcome.n_datasets, outcome.n_configs, outcome.n_folds,
                        cost.render(outcome.cost))

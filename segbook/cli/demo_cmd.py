@@ -10,13 +10,13 @@ from segbook.api import DEMO_EPOCHS, DEMO_ITERATIONS, DEMO_PRETRAIN_STEPS, DemoR
 from segbook.api import demo as run
 from segbook.cli.options import (
     cli_settings,
-    device_option,
     force_option,
     out_option,
     progress_printer,
-    seed_option,
+    training_option,
     verbose_option,
 )
+from segbook.core.protocol import SEED_MAX, SEED_MIN
 from segbook.core.signals import install_stop_handlers
 
 SYNTHETIC_NOTE = ("These data are SYNTHETIC phantoms made by the kit: the numbers show that the pipeline "
@@ -29,8 +29,9 @@ SYNTHETIC_NOTE = ("These data are SYNTHETIC phantoms made by the kit: the number
 @click.option("--iterations-per-epoch", type=click.IntRange(1), default=DEMO_ITERATIONS, show_default=True)
 @click.option("--pretrain-steps", type=click.IntRange(1), default=DEMO_PRETRAIN_STEPS, show_default=True,
               help="Steps of the stand-in pre-training on CT-like phantoms.")
-@seed_option("Seed of the pre-training and of both runs (the demo data are fixed).")
-@device_option
+@training_option("seed", help=f"Seed of the pre-training and of both runs (the demo data are fixed). {SEED_MIN} to "
+                             f"{SEED_MAX}.")
+@training_option("device")
 @force_option
 @verbose_option
 def demo(out_root, epochs, iterations_per_epoch, pretrain_steps, seed, device, force, verbose):

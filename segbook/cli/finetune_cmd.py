@@ -7,21 +7,18 @@ from pathlib import Path
 
 import click
 
-from segbook.api import DEFAULT_CHECKPOINT_MINUTES, FinetuneRequest
+from segbook.api import FinetuneRequest
 from segbook.api import finetune as run
 from segbook.cli.options import (
     cli_settings,
-    determinism_options,
-    device_option,
     force_option,
     out_option,
     progress_printer,
-    schedule_options,
+    training_options,
     verbose_option,
 )
 from segbook.core.configurations import INITS, MODELS, parse_configuration
 from segbook.core.errors import UsageProblem
-from segbook.core.protocol import PLAN_CHOICES
 from segbook.core.signals import install_stop_handlers
 
 
@@ -38,28 +35,17 @@ from segbook.core.signals import install_stop_handlers
 @click.option("--raw", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding the dataset as downloaded (prepared first; see `segbook prepare`).")
 @click.option("--lock", is_flag=True, help="Write the dataset's lock if it has none yet (see `segbook prepare`).")
-@click.option("--plan", type=click.Choice(PLAN_CHOICES), default="auto", show_default=True,
-              help="Patch size and target spacing: the paper's reference plan for this dataset (paper; what auto "
-                   "picks when the catalog has one) or nnU-Net 2.8.1's own planner (nnunet; auto's choice for "
-                   "datasets without one). Either way nnU-Net plans the rest (see docs/plans.md).")
 @click.option("--fold", type=click.Choice(["all", "0", "1", "2", "3", "4"]), default="all", show_default=True,
               help="Train on all training cases, or on one cross-validation fold.")
-@schedule_options
-@determinism_options
-@device_option
+@training_options
 @out_option
 @force_option
 @verbose_option
-@click.option("--checkpoint-minutes", type=click.FloatRange(min=0), default=DEFAULT_CHECKPOINT_MINUTES,
-              show_default=True,
-              help="Also write a checkpoint every N minutes of training, whatever the epoch (0: only nnU-Net's "
-                   "own every-50-epochs checkpoints and the one written on SIGTERM/SIGUSR1/Ctrl-C).")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="If another process is running this same cell into this --out: wait for it (then usually "
                    "'nothing to do'), or exit 73 at once.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def finetune(dataset, model, init, weights, trust_unpinned, raw, lock, plan, fold, epochs, iterations_per_epoch,
-             seed, deterministic, threads, data_workers, device, out_root, force, verbose, checkpoint_minutes,
+def finetune(dataset, model, init, weights, trust_unpinned, raw, lock, fold, options, out_root, force, verbose,
              wait, quiet):
     """Run DATASET end to end: prepare, plan, train, predict the held-out test cases, evaluate,
     and write a receipt.
@@ -82,10 +68,8 @@ def finetune(dataset, model, init, weights, trust_unpinned, raw, lock, plan, fol
         raise UsageProblem("--weights only applies to --init pretrained")
     request = FinetuneRequest(
         dataset=dataset, configuration=configuration, out_root=out_root, raw=raw, weights=weights,
-        trust_unpinned=trust_unpinned, fold=fold, epochs=epochs, iterations_per_epoch=iterations_per_epoch,
-        seed=seed, deterministic=deterministic, threads=threads, data_workers=data_workers, device=device,
-        force=force, lock=lock, verbose=verbose, plan=plan, checkpoint_minutes=checkpoint_minutes, wait=wait,
-        settings=cli_settings(), command=["segbook", *sys.argv[1:]],
+        trust_unpinned=trust_unpinned, fold=fold, force=force, lock=lock, verbose=verbose, wait=wait,
+        settings=cli_settings(), command=["segbook", *sys.argv[1:]], **options.as_dict(),
     )
     result = run(request, progress_printer(quiet))
     summary = result.receipt["metrics"]["summary"]

@@ -12,7 +12,7 @@ import click
 
 from segbook.api import grid as api
 from segbook.api.report import DEFAULT_RULE, DEFAULT_TOLERANCE_POINTS, RULES
-from segbook.cli.options import cli_settings, device_option, progress_printer, schedule_options, seed_option
+from segbook.cli.options import cli_settings, progress_printer, training_options
 from segbook.core.errors import UsageProblem
 
 GRID_ARG = click.argument("grid_dir", metavar="GRID", type=click.Path(path_type=Path))
@@ -67,20 +67,14 @@ def _parse_weights(values) -> tuple[tuple[str, Path], ...]:
 @click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding the registry's checkpoint files (default: $SEGBOOK_WEIGHTS_DIR).")
 @click.option("--trust-unpinned", is_flag=True, help="Accept checkpoints not pinned in manifests/weights.yaml.")
-@schedule_options
-@seed_option("The seed of every cell.")
-@click.option("--deterministic/--no-deterministic", default=True, show_default=True)
-@click.option("--threads", type=click.IntRange(1), default=None, help="Compute threads per cell.")
-@click.option("--data-workers", type=click.IntRange(0), default=None, help="Augmentation workers per cell.")
-@device_option
-@click.option("--checkpoint-minutes", type=click.FloatRange(min=0), default=None,
-              help="Checkpoint every N minutes of training (default: segbook finetune's own).")
+@training_options
 @click.option("--force", is_flag=True, help="Replace an existing grid file (runs and submissions are kept).")
-def plan(datasets, configs, folds, data_file, grid_dir, out_root, weights, weights_dir, trust_unpinned, epochs,
-         iterations_per_epoch, seed, deterministic, threads, data_workers, device, checkpoint_minutes, force):
+def plan(datasets, configs, folds, data_file, grid_dir, out_root, weights, weights_dir, trust_unpinned, options,
+         force):
     """Choose the cells, check every one of them, write GRID/grid.tsv and estimate the cost.
 
-    Every problem (unknown name, missing raw folder or lock, missing or unpinned weights,
+    The training options are `segbook finetune`'s, with its defaults; every cell gets them
+    unchanged. Every problem (unknown name, missing raw folder or lock, missing or unpinned weights,
     duplicate cells) is reported at once, before anything is written: exit 2, 65 or 66.
 
     \b
@@ -93,9 +87,8 @@ def plan(datasets, configs, folds, data_file, grid_dir, out_root, weights, weigh
     settings = cli_settings()
     outcome = api.plan(api.PlanRequest(
         grid_dir=grid_dir, out_root=out_root, datasets=datasets, configs=configs, folds=folds, data_file=data_file,
-        weights=_parse_weights(weights), weights_dir=weights_dir, trust_unpinned=trust_unpinned, epochs=epochs,
-        iterations_per_epoch=iterations_per_epoch, seed=seed, deterministic=deterministic, threads=threads,
-        data_workers=data_workers, device=device, checkpoint_minutes=checkpoint_minutes, force=force), settings)
+        weights=_parse_weights(weights), weights_dir=weights_dir, trust_unpinned=trust_unpinned, force=force,
+        **options.as_dict()), settings)
     g = outcome.grid
     click.echo(f"grid: {len(g.entries)} cells ({outcome.n_datasets} dataset(s) x {outcome.n_configs} "
                f"configuration(s) x {outcome.n_folds} fold setting(s)) -> {g.folder / 'grid.tsv'} "

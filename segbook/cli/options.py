@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
 import click
 
 from segbook.core import crashlog
-from segbook.core.protocol import DEFAULT_SEED, PROTOCOL_EPOCHS, PROTOCOL_ITERATIONS, SEED_MAX, SEED_MIN
+from segbook.core.protocol import SEED_MAX, SEED_MIN, TrainingOptions, allowed_types, flag_of, option_fields
 from segbook.core.settings import Settings, load_settings
 
 
@@ -73,37 +74,44 @@ def out_option(func):
     )(func)
 
 
-def schedule_options(func):
-    func = click.option("--iterations-per-epoch", type=click.IntRange(1), default=PROTOCOL_ITERATIONS,
-                        show_default=True,
-                        help="Training iterations per epoch (SegBook protocol: 250).")(func)
-    func = click.option("--epochs", type=click.IntRange(1), default=PROTOCOL_EPOCHS, show_default=True,
-                        help="Training epochs (SegBook protocol: 1000).")(func)
-    return func
+def _click_option(f, **overrides):
+    """The click flag of one TrainingOptions field, built from the field itself (type, range, default, help)."""
+    meta, default = f.metadata, f.default
+    kinds = allowed_types(f)
+    if bool in kinds:
+        decls, kind = [f"{flag_of(f.name)}/--no-{f.name.replace('_', '-')}"], None
+    elif meta["choices"]:
+        decls, kind = [flag_of(f.name)], click.Choice(meta["choices"])
+    elif float in kinds:
+        decls, kind = [flag_of(f.name)], click.FloatRange(min=meta["minimum"], max=meta["maximum"])
+    else:
+        decls, kind = [flag_of(f.name)], click.IntRange(meta["minimum"], meta["maximum"])
+    help_text = meta["help"]
+    if f.name == "seed":
+        help_text += f" {SEED_MIN} to {SEED_MAX}."
+    settings = {"type": kind, "default": default, "show_default": default is not None, "help": help_text}
+    settings.update(overrides)
+    if kind is None:
+        settings.pop("type")
+    return click.option(*decls, f.name, **settings)
 
 
-def determinism_options(func):
-    func = click.option("--data-workers", type=click.IntRange(0), default=None,
-                        help="Augmentation worker processes (default: 2 in deterministic mode, "
-                             "else cores-1 up to 4). Part of what makes a run reproducible.")(func)
-    func = click.option("--threads", type=click.IntRange(1), default=None,
-                        help="Compute threads (default: 2 in deterministic mode, torch's default otherwise).")(func)
-    func = click.option("--deterministic/--no-deterministic", default=True, show_default=True,
-                        help="Seed every RNG, deterministic kernels, fixed threads and batch order: two "
-                             "runs give bit-identical weights and predictions on the same device class.")(func)
-    func = seed_option("The one seed every RNG is derived from (recorded in the receipt).")(func)
-    return func
+def training_options(func):
+    """One flag per TrainingOptions field; the command gets them as one value, `options`. A new field in
+    TrainingOptions is a new flag of `finetune` and `grid plan` with nothing written here."""
+    @functools.wraps(func)
+    def with_options(*args, **kwargs):
+        values = {f.name: kwargs.pop(f.name) for f in option_fields()}
+        return func(*args, options=TrainingOptions(**values), **kwargs)
+
+    for f in reversed(option_fields()):
+        with_options = _click_option(f)(with_options)
+    return with_options
 
 
-def seed_option(help_text: str):
-    """--seed, bounded to what every RNG takes: a bigger one would fail every cell after prepare."""
-    return click.option("--seed", type=click.IntRange(SEED_MIN, SEED_MAX), default=DEFAULT_SEED, show_default=True,
-                        help=f"{help_text} {SEED_MIN} to {SEED_MAX}.")
-
-
-def device_option(func):
-    return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-                        show_default=True, help="Where to train and predict.")(func)
+def training_option(name: str, **overrides):
+    """One TrainingOptions flag on its own (the demo's --seed and --device), with other help or default."""
+    return _click_option(next(f for f in option_fields() if f.name == name), **overrides)
 
 
 def force_option(func):

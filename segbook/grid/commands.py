@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segbook.core.container_run import INPUT, OUTPUT, WEIGHTS, ContainerRun, Mount, container_argv
+from segbook.core.protocol import option_argv
 from segbook.core.settings import (
     ENV_IMAGE,
     ENV_IMAGE_DIGEST,
@@ -58,16 +59,7 @@ def finetune_args(entry: GridEntry, settings: GridSettings, *, raw: str | None, 
         args += ["--weights", weights]
         if settings.trust_unpinned:
             args.append("--trust-unpinned")
-    args += ["--epochs", str(settings.epochs), "--iterations-per-epoch", str(settings.iterations_per_epoch),
-             "--seed", str(settings.seed), "--deterministic" if settings.deterministic else "--no-deterministic",
-             "--device", settings.device]
-    if settings.threads is not None:
-        args += ["--threads", str(settings.threads)]
-    if settings.data_workers is not None:
-        args += ["--data-workers", str(settings.data_workers)]
-    if settings.checkpoint_minutes is not None:
-        args += ["--checkpoint-minutes", f"{settings.checkpoint_minutes:g}"]
-    return args
+    return args + option_argv(settings.options)  # every training option, whatever fields it has
 
 
 def cell_argv(entry: GridEntry, settings: GridSettings, runtime: Runtime) -> list[str]:
@@ -88,6 +80,6 @@ def cell_argv(entry: GridEntry, settings: GridSettings, runtime: Runtime) -> lis
         env.append((ENV_IMAGE_MISMATCH, "1"))
     inner = finetune_args(entry, settings, raw=INPUT if entry.raw else None, out=OUTPUT, weights=weights)
     run = ContainerRun(runtime.kind, image, tuple(mounts), tuple(env), pass_env=SLURM_VARIABLES,
-                       user=f"{os.getuid()}:{os.getgid()}", gpu=settings.device != "cpu", limits=runtime.limits,
+                       user=f"{os.getuid()}:{os.getgid()}", gpu=settings.options.device != "cpu", limits=runtime.limits,
                        binary=runtime.binary)
     return container_argv(run, inner)

@@ -1,28 +1,35 @@
 """The grid file GRID/grid.tsv: the settings every cell shares, then one line per cell.
 
     # ...comment lines...
-    #format segbook-grid/1
+    #format segbook-grid/2
     #sha256 <hex digest of every byte after this line>
-    @epochs	1000                         settings: name TAB JSON value
+    @out_root	"/scratch/segbook-out"      settings: name TAB JSON value
+    @epochs	1000                         ...one line per TrainingOptions field
     task_id	configuration	fold	raw	weights
     Task009_Spleen	stunet-b_ft	all	/data/Task09_Spleen	/weights/base_ep4k.model
 
 Plain, sorted, diffable text. The hash makes a hand edit visible: every later grid command
 refuses a grid whose hash no longer matches (exit 65) instead of running cells nobody planned.
+
+The settings lines are the cells' TrainingOptions, field by field: a grid file that lacks an
+option (written before the option existed) gets its default, which is what the kit did then.
+Format 1 differed in one way only: `@checkpoint_minutes null` meant finetune's default.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from segbook.core.errors import InputMissing, InvalidInput
 from segbook.core.fsio import atomic_write_text
+from segbook.core.protocol import DEFAULT_CHECKPOINT_MINUTES, TrainingOptions, options_from_values
 from segbook.grid.cells import CONFIG_NAMES, FOLDS, Cell
 
-FORMAT = "segbook-grid/1"
+FORMAT = "segbook-grid/2"
+READABLE_FORMATS = ("segbook-grid/1", FORMAT)
 GRID_FILE = "grid.tsv"
 COLUMNS = ("task_id", "configuration", "fold", "raw", "weights")
 NONE = "-"
@@ -36,15 +43,11 @@ _HEADER = (
 @dataclass(frozen=True)
 class GridSettings:
     out_root: str  # absolute output root shared by every cell (a shared filesystem on a cluster)
-    epochs: int
-    iterations_per_epoch: int
-    seed: int
-    deterministic: bool
-    threads: int | None
-    data_workers: int | None
-    device: str
-    checkpoint_minutes: float | None  # None: the kit's default
     trust_unpinned: bool
+    options: TrainingOptions  # how every cell trains, passed to each cell's finetune unchanged
+
+    def lines(self) -> dict:
+        return {"out_root": self.out_root, "trust_unpinned": self.trust_unpinned, **self.options.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def grid_file(folder: Path) -> Path:
 
 
 def render_body(settings: GridSettings, entries) -> str:
-    lines = [f"@{name}\t{json.dumps(value)}" for name, value in asdict(settings).items()]
+    lines = [f"@{name}\t{json.dumps(value)}" for name, value in settings.lines().items()]
     lines.append("\t".join(COLUMNS))
     for e in entries:
         lines.append("\t".join([e.cell.task_id, e.cell.configuration, e.cell.fold, e.raw or NONE, e.weights or NONE]))
@@ -105,17 +108,23 @@ def read_grid(folder: Path) -> Grid:
         raise InvalidInput(f"grid file {path} cannot be read ({exc})") from None
     marker = "\n#sha256 "
     head, found, rest = text.partition(marker)
-    if not found or f"#format {FORMAT}" not in head:
-        raise InvalidInput(f"{path} is not a {FORMAT} grid file", hint="make one with `segbook grid plan`")
+    written = next((line[len("#format "):].strip() for line in head.splitlines() if line.startswith("#format ")),
+                   None)
+    if not found or written is None:
+        raise InvalidInput(f"{path} is not a segbook grid file", hint="make one with `segbook grid plan`")
+    if written not in READABLE_FORMATS:
+        raise InvalidInput(f"{path} is a {written[:40]} grid file; this kit reads {', '.join(READABLE_FORMATS)}",
+                           hint="plan the grid again with this kit: `segbook grid plan ... --grid "
+                                f"{folder} --force` (the runs already made are kept and reused)")
     recorded, _, body = rest.partition("\n")
     if hashlib.sha256(body.encode("utf-8")).hexdigest() != recorded.strip():
         raise InvalidInput(f"grid file {path} was changed after `segbook grid plan` wrote it (its sha256 no "
                            "longer matches)", hint="plan the grid again with the cells you want (--force "
                            "replaces it) instead of editing the file")
-    return Grid(folder, *_parse_body(body, path), recorded.strip())
+    return Grid(folder, *_parse_body(body, path, written), recorded.strip())
 
 
-def _parse_body(body: str, path: Path) -> tuple[GridSettings, tuple[GridEntry, ...]]:
+def _parse_body(body: str, path: Path, written: str) -> tuple[GridSettings, tuple[GridEntry, ...]]:
     values, entries, header_seen = {}, [], False
     for number, line in enumerate(body.splitlines(), start=1):
         if line.startswith("@"):
@@ -134,22 +143,19 @@ def _parse_body(body: str, path: Path) -> tuple[GridSettings, tuple[GridEntry, .
                 raise InvalidInput(f"{path}: cell line {number} is malformed: {line!r}")
             raw, weights = (None if p == NONE else p for p in parts[3:])
             entries.append(GridEntry(Cell(*parts[:3]), raw, weights))
-    names = {f.name for f in fields(GridSettings)}
-    if set(values) != names:
-        raise InvalidInput(f"{path}: settings {sorted(names ^ set(values))} are missing or unknown")
-    return GridSettings(**_checked_types(values, path)), tuple(entries)
+    return _settings(values, path, written), tuple(entries)
 
 
-_TYPE_NAMES = {"str": (str,), "int": (int,), "float": (float, int), "bool": (bool,), "None": (type(None),)}
+def _settings(values: dict, path: Path, written: str) -> GridSettings:
+    out_root, trust = values.pop("out_root", None), values.pop("trust_unpinned", None)
+    if not isinstance(out_root, str) or not isinstance(trust, bool):
+        raise InvalidInput(f"{path}: @out_root (text) and @trust_unpinned (true/false) are missing or wrong",
+                           hint="plan the grid again with `segbook grid plan --force`")
+    if written == "segbook-grid/1" and values.get("checkpoint_minutes", 0) is None:
+        values["checkpoint_minutes"] = DEFAULT_CHECKPOINT_MINUTES  # format 1's null: finetune's default
+    return GridSettings(out_root, trust, options_from_values(values, str(path), prefix="@"))
 
 
-def _checked_types(values: dict, path: Path) -> dict:
-    """Each setting has its field's type (read off GridSettings' annotations): a hand-edited or damaged
-    grid.tsv is a clear 65 here, not a crash in the middle of a cell."""
-    for field in fields(GridSettings):
-        allowed = tuple(t for name in str(field.type).split("|") for t in _TYPE_NAMES[name.strip()])
-        value = values[field.name]
-        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-            raise InvalidInput(f"{path}: setting @{field.name} is {json.dumps(value)[:40]}, expected {field.type}",
-                               hint="re-plan the grid with `segbook grid plan` (or fix the line by hand)")
-    return values
+def with_options(settings: GridSettings, **changes) -> GridSettings:
+    """The same settings with some TrainingOptions changed (tests and tools)."""
+    return replace(settings, options=replace(settings.options, **changes))

@@ -103,7 +103,7 @@ def requeue_warnings(grid: Grid, entries, profile) -> list[str]:
     from segbook.grid.cost import estimate  # noqa: PLC0415
 
     warnings = []
-    cost = estimate(entries, grid.settings.epochs, grid.settings.iterations_per_epoch)
+    cost = estimate(entries, grid.settings.options.epochs, grid.settings.options.iterations_per_epoch)
     for config, c in cost.by_config.items():
         resource_class = next(e.cell.resource_class for e in entries if e.cell.configuration == config)
         limit = time_hours(profile.resources(resource_class).time)

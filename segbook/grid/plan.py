@@ -39,7 +39,6 @@ class PlanRequest(TrainingOptions):
     weights: dict[str, Path] = field(default_factory=dict)  # scale -> checkpoint
     weights_dir: Path | None = None
     trust_unpinned: bool = False
-    checkpoint_minutes: float | None = None
     force: bool = False
     manifests_dir: ManifestsDir = None  # the settings' (None: the kit's own manifests)
 
@@ -88,8 +87,7 @@ def plan_grid(request: PlanRequest, catalog=None, registry=None) -> PlanOutcome:
         raise OutputBlocked(f"{grid_file(request.grid_dir)} already exists",
                             hint="pass --force to plan it again (its submissions and the runs are kept), or "
                                  "choose another --grid folder")
-    settings = GridSettings(out_root=str(out_root), checkpoint_minutes=request.checkpoint_minutes,
-                            trust_unpinned=request.trust_unpinned, **request.training_options())
+    settings = GridSettings(out_root=str(out_root), trust_unpinned=request.trust_unpinned, options=request.options)
     entries = [GridEntry(c, str(data_map[c.task_id]) if c.task_id in data_map else None,
                          str(weights[c.config.scale]) if c.config.needs_weights and c.config.scale else None)
                for c in cells]

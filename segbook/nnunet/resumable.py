@@ -5,7 +5,7 @@ What the kit's trainers add to nnU-Net's training loop (a mixin placed before nn
 - **Checkpoint on a stop signal.** SIGTERM, SIGUSR1 (Slurm's warning) and SIGINT only set a
   flag. After the current iteration the trainer writes checkpoint_latest.pth (atomically) holding
   the position inside the epoch, records it in train_state.json, and exits 75.
-- **Checkpoint on a timer** (TrainConfig.checkpoint_minutes), whatever nnU-Net's every-50-epochs
+- **Checkpoint on a timer** (TrainingOptions.checkpoint_minutes), whatever nnU-Net's every-50-epochs
   rule says, so a node failure loses at most that much work.
 - **Resume inside an epoch.** A checkpoint written mid-epoch holds the losses of the iterations
   already done; the resumed loop continues with the next iteration. Data for every batch derive
@@ -157,7 +157,7 @@ class ResumableTraining:
             self._segbook_stop = signal.SIGUSR1  # a drill: exactly what a real SIGUSR1 here would do
         if self._segbook_stop is not None:
             self._segbook_checkpoint_and_exit(outputs)
-        minutes = self.segbook.checkpoint_minutes
+        minutes = self.segbook.options.checkpoint_minutes
         if minutes and time.monotonic() - self._segbook_last_save >= minutes * 60:
             self._segbook_save_partial(outputs)
 

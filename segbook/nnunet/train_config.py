@@ -10,43 +10,49 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from segbook.core.errors import EnvironmentProblem
+from segbook.core.errors import EnvironmentProblem, InvalidInput
 from segbook.core.fsio import atomic_write_json
+from segbook.core.protocol import TrainingOptions, options_from_values
 from segbook.core.settings import load_settings
-
-DEFAULT_CHECKPOINT_MINUTES = 30.0
 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """The cell's TrainingOptions as given (`options`, unchanged), and what the kit derived from them."""
+
     configuration: str  # e.g. stunet-s_ft
     scale: str | None  # S/B/L/H, None for default nnU-Net
     init: str  # pretrained | scratch | default
     weights: str | None  # checkpoint to fine-tune from
-    epochs: int
-    iterations_per_epoch: int
+    options: TrainingOptions
     val_iterations_per_epoch: int
     initial_lr: float
-    seed: int | None
-    deterministic: bool
-    threads: int
+    seed: int | None  # options.seed in deterministic mode, else None (nothing seeded)
+    threads: int  # the counts in effect (options' None resolved)
     data_workers: int
     run_validation: bool  # nnU-Net's own validation of the fold after training
     plans: str = "nnUNetPlans"  # nnU-Net plans identifier: nnUNetPlans or SegBookPlans (the paper's)
-    # how often to checkpoint regardless of epochs; does not change results, so a resumed run
-    # may use another value (see same_results_as)
-    checkpoint_minutes: float = DEFAULT_CHECKPOINT_MINUTES
 
     def save(self, path: Path) -> Path:
         return atomic_write_json(path, asdict(self))
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
-        return cls(**json.loads(Path(path).read_text()))
+        """The config a run wrote; one from an older kit (or damaged) is InvalidInput, never a crash."""
+        try:
+            values = json.loads(Path(path).read_text(encoding="utf-8"))
+            options = options_from_values(values.pop("options"), str(path))
+            return cls(options=options, **values)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            raise InvalidInput(f"{path} is not a train config this kit wrote ({type(exc).__name__})",
+                               hint="pass --force to start that run over") from None
 
     def same_results_as(self, other: TrainConfig) -> bool:
-        """Would a run with `other` produce what this one produces? (May it continue this run?)"""
-        return replace(self, checkpoint_minutes=0) == replace(other, checkpoint_minutes=0)
+        """Would a run with `other` produce what this one produces? (May it continue this run?) Options
+        that change no bits (the checkpoint timer, the device asked for) may differ."""
+        def results(config: TrainConfig) -> tuple:
+            return replace(config, options=TrainingOptions()), config.options.for_same_run()
+        return results(self) == results(other)
 
 
 @dataclass(frozen=True)

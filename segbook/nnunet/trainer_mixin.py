@@ -36,24 +36,24 @@ class SegbookTrainerMixin(ResumableTraining):
             self.segbook_stop_after = context.stop_after_iteration
         except SegbookError as exc:
             report_and_exit(exc)
-        if self.segbook.deterministic:
+        if self.segbook.options.deterministic:
             enable_deterministic_algorithms(self.segbook.threads)
             assert self.segbook.seed is not None  # the kit gives every deterministic run a seed
             seed_everything(self.segbook.seed)  # before the network exists: weight init is seeded
         elif self.segbook.threads:
             torch.set_num_threads(self.segbook.threads)
         super().__init__(plans, configuration, fold, dataset_json, device)
-        self.num_epochs = self.segbook.epochs
-        self.num_iterations_per_epoch = self.segbook.iterations_per_epoch
+        self.num_epochs = self.segbook.options.epochs
+        self.num_iterations_per_epoch = self.segbook.options.iterations_per_epoch
         self.num_val_iterations_per_epoch = self.segbook.val_iterations_per_epoch
         self.initial_lr = self.segbook.initial_lr
         # a short run still leaves checkpoints to resume from; long runs keep nnU-Net's 50
-        self.save_every = max(1, min(50, self.segbook.epochs // 5))
+        self.save_every = max(1, min(50, self.segbook.options.epochs // 5))
         self._segbook_epoch_started: float | None = None
 
     # --- deterministic data pipeline -------------------------------------------------------
     def get_dataloaders(self):
-        if not self.segbook.deterministic:
+        if not self.segbook.options.deterministic:
             return super().get_dataloaders()
         if self.dataset_class is None:
             self.dataset_class = infer_dataset_class(self.preprocessed_dataset_folder)
@@ -86,7 +86,7 @@ class SegbookTrainerMixin(ResumableTraining):
         return make_augmenters(dl_tr, dl_val, workers, val_worker_count(workers))
 
     def on_train_start(self):
-        if self.segbook.deterministic:  # nnU-Net's run_training turns cudnn.benchmark back on
+        if self.segbook.options.deterministic:  # nnU-Net's run_training turns cudnn.benchmark back on
             enable_deterministic_algorithms(self.segbook.threads)
         super().on_train_start()
 

@@ -71,6 +71,7 @@ def write_run_receipt(request, dataset, layout, device, planned, trained, predic
             "iterations_per_epoch": request.iterations_per_epoch, "initial_lr": config.initial_lr,
             "resumed": trained.resumed,
             "plan": plan_record(planned),
+            "options": request.as_dict(),  # the cell's TrainingOptions as given, every field
         },
         "determinism": {
             "deterministic": request.deterministic, "seed": trained.config.seed,

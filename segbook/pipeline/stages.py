@@ -188,12 +188,12 @@ def train(request, dataset: Dataset, layout, planned, device: str, weights, jour
     config = TrainConfig(
         configuration=request.configuration.name, scale=request.configuration.scale,
         init=request.configuration.init, weights=str(Path(weights.path).resolve()) if weights else None,
-        epochs=request.epochs, iterations_per_epoch=request.iterations_per_epoch,
+        options=request.options,
         val_iterations_per_epoch=max(1, round(request.iterations_per_epoch * VAL_ITERATION_SHARE)),
         initial_lr=request.configuration.initial_lr,
-        seed=request.seed if request.deterministic else None, deterministic=request.deterministic,
+        seed=request.seed if request.deterministic else None,
         threads=request.effective_threads() or 0, data_workers=request.effective_data_workers(),
-        run_validation=request.fold != "all", plans=planned.plans_name, checkpoint_minutes=request.checkpoint_minutes,
+        run_validation=request.fold != "all", plans=planned.plans_name,
     )
     if layout.train_config.is_file() and not TrainConfig.load(layout.train_config).same_results_as(config):
         raise OutputBlocked(f"{layout.run_dir} holds an unfinished run with other settings",
@@ -201,10 +201,10 @@ def train(request, dataset: Dataset, layout, planned, device: str, weights, jour
     config.save(layout.train_config)
     env = training_environment(request.out_root, layout.results_dir, layout.train_config,
                                threads=config.threads, data_workers=config.data_workers,
-                               deterministic=config.deterministic)
-    progress(f"train: {request.configuration.trainer_name}, {config.epochs} epochs x "
-             f"{config.iterations_per_epoch} iterations, lr {config.initial_lr}, device {device}, "
-             f"{'deterministic, seed ' + str(config.seed) if config.deterministic else 'non-deterministic'}")
+                               deterministic=config.options.deterministic)
+    progress(f"train: {request.configuration.trainer_name}, {config.options.epochs} epochs x "
+             f"{config.options.iterations_per_epoch} iterations, lr {config.initial_lr}, device {device}, "
+             f"{'deterministic, seed ' + str(config.seed) if config.options.deterministic else 'non-deterministic'}")
     try:
         final, continued = nnunet_train(request.out_root, layout.results_dir, dataset.dataset_name,
                                         request.configuration.trainer_name, config.plans, request.fold,

@@ -19,6 +19,7 @@ import pytest
 from segbook.cli.errors import os_error_as_segbook_error, run_guarded
 from segbook.core import crashlog
 from segbook.core.errors import ExitCode, InternalFailure, SegbookError
+from segbook.core.protocol import TrainingOptions
 from segbook.nnunet import planning, steps
 from segbook.nnunet.train_config import TrainConfig
 from segbook.pipeline import stages
@@ -30,14 +31,16 @@ pytestmark = [pytest.mark.unit, pytest.mark.security]
 def _request(epochs: int) -> SimpleNamespace:
     configuration = SimpleNamespace(name="nnunet", scale=None, init="default", initial_lr=0.01,
                                     trainer_name="nnUNetTrainer")
-    return SimpleNamespace(configuration=configuration, epochs=epochs, iterations_per_epoch=2, seed=1,
-                           deterministic=True, effective_threads=lambda: 1, effective_data_workers=lambda: 0,
-                           fold="all", checkpoint_minutes=30.0, out_root=Path("/nowhere"), verbose=False)
+    options = TrainingOptions(epochs=epochs, iterations_per_epoch=2, seed=1, threads=1, data_workers=0)
+    return SimpleNamespace(configuration=configuration, options=options, epochs=epochs, iterations_per_epoch=2,
+                           seed=1, deterministic=True, effective_threads=lambda: 1, effective_data_workers=lambda: 0,
+                           fold="all", out_root=Path("/nowhere"), verbose=False)
 
 
 def test_an_unfinished_run_with_other_settings_is_an_overwrite_refusal(tmp_path):
     layout = SimpleNamespace(run_dir=tmp_path, train_config=tmp_path / "train_config.json")
-    TrainConfig("nnunet", None, "default", None, 5, 2, 1, 0.01, 1, True, 1, 0, False).save(layout.train_config)
+    TrainConfig("nnunet", None, "default", None, _request(epochs=5).options, 1, 0.01, 1, 1, 0,
+                False).save(layout.train_config)
     before = layout.train_config.read_bytes()
     with pytest.raises(SegbookError, match="unfinished run with other settings") as caught:
         stages.train(_request(epochs=9), None, layout, SimpleNamespace(plans_name="nnUNetPlans"), "cpu", None,

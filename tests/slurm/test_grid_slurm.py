@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from segbook.grid.gridfile import read_grid
 from tests.helpers import clone_prepared_root, run_segbook
 
 pytestmark = pytest.mark.slurm
@@ -179,6 +180,7 @@ def test_three_cells_finish_through_a_preemption_with_the_uninterrupted_bits(slu
     receipt = json.loads((run_dir / "receipt.json").read_text())
     expected = reference["receipt"]
     assert receipt["configuration"]["resumed"] is True
+    assert receipt["configuration"]["options"] == read_grid(grid).settings.options.as_dict()
     assert receipt["hashes"]["final_weights"] == expected["hashes"]["final_weights"]
     assert receipt["hashes"]["predictions"] == expected["hashes"]["predictions"]
 
@@ -260,6 +262,8 @@ def test_a_grid_cell_runs_in_the_image_through_slurm_with_the_native_bits(slurm_
     receipt_path = out / "runs" / DEMO / "stunet-s_scratch" / "receipt.json"
     receipt = json.loads(receipt_path.read_text())
     assert receipt["runtime"]["kind"] == "podman" and receipt["runtime"]["image_digest"].startswith("sha256:")
+    # the grid file's options, through the task's argv into the image, reached the receipt unchanged
+    assert receipt["configuration"]["options"] == read_grid(grid).settings.options.as_dict()
     invocation = json.loads((out / "runs" / DEMO / "stunet-s_scratch" / "run_state.json").read_text())["invocations"]
     assert [(i["outcome"], i["slurm_job"]) for i in invocation] == [("done", f"{job}_0")]  # Slurm's ids got in
     verified = run_segbook("verify", str(receipt_path))

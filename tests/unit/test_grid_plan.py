@@ -103,7 +103,7 @@ def test_demo_grid_is_written_with_its_hash_and_cost(tmp_path):
     assert [e.cell.id for e in grid.entries][:3] == ["Task999_SegBookDemo/nnunet/all", "Task999_SegBookDemo/nnunet/0",
                                                      "Task999_SegBookDemo/stunet-s_scratch/all"]
     assert [e.weights for e in grid.entries if e.cell.configuration == "stunet-s_ft"] == [str(weights)] * 2
-    assert grid.settings.epochs == 1 and grid.settings.trust_unpinned
+    assert grid.settings.options.epochs == 1 and grid.settings.trust_unpinned
     assert (tmp_path / "grid" / "estimate.txt").read_text().startswith("GPU-hours")
     again = run_segbook("grid", "plan", "--datasets", "Demo", "--configs", "nnunet", "--grid", str(tmp_path / "grid"),
                         "--out", str(tmp_path / "out"))

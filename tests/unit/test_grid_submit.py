@@ -14,6 +14,7 @@ import yaml
 
 from segbook.core.container_run import HARDENING
 from segbook.core.errors import InvalidInput
+from segbook.core.protocol import TrainingOptions, option_argv
 from segbook.grid.backend import get_backend
 from segbook.grid.cells import Cell
 from segbook.grid.commands import Runtime, cell_argv
@@ -32,8 +33,7 @@ WEIRD = "a dir $(touch PWNED) `touch PWNED2` 'q\" ;x"  # spaces, command substit
 
 
 def _settings(out: str) -> GridSettings:
-    return GridSettings(out_root=out, epochs=1000, iterations_per_epoch=250, seed=12345, deterministic=True,
-                        threads=None, data_workers=None, device="auto", checkpoint_minutes=None, trust_unpinned=False)
+    return GridSettings(out_root=out, trust_unpinned=False, options=TrainingOptions())
 
 
 def test_the_documented_example_profile_is_valid():
@@ -111,8 +111,8 @@ def test_user_strings_stay_inert_in_scripts_and_task_files(tmp_path):
     assert f"tasks_dir={shlex.quote(str(folder / 'small'))}" in script.splitlines()
     argv_file = folder / "small" / "task-0.argv"
     expected = ["/opt/venv/bin/python", "-m", "segbook", "finetune", "Task009_Spleen", "--model", "stunet-b", "--init",
-                "scratch", "--fold", "all", "--out", str(base / "out"), "--raw", str(raw), "--epochs", "1000",
-                "--iterations-per-epoch", "250", "--seed", "12345", "--deterministic", "--device", "auto"]
+                "scratch", "--fold", "all", "--out", str(base / "out"), "--raw", str(raw),
+                *option_argv(TrainingOptions())]  # the options' own round trip: test_training_options.py
     assert argv_file.read_bytes().split(b"\0")[:-1] == [a.encode() for a in expected]
     # the script's own reading code, run by bash: every argument back verbatim, nothing executed
     reader = "\n".join(line for line in script.splitlines() if line.startswith(("tasks_dir=", "mapfile")))
@@ -130,8 +130,7 @@ def test_apptainer_and_podman_command_lines_follow_the_mount_contract():
     entry = GridEntry(Cell("Task009_Spleen", "stunet-b_ft", "all"), "/data/Task09_Spleen", "/models/base_ep4k.model")
     settings = _settings("/scratch/out")
     inner = ["finetune", "Task009_Spleen", "--model", "stunet-b", "--init", "pretrained", "--fold", "all", "--out",
-             "/output", "--raw", "/input", "--weights", "/weights/base_ep4k.model", "--epochs", "1000",
-             "--iterations-per-epoch", "250", "--seed", "12345", "--deterministic", "--device", "auto"]
+             "/output", "--raw", "/input", "--weights", "/weights/base_ep4k.model", *option_argv(TrainingOptions())]
     apptainer = cell_argv(entry, settings, Runtime("apptainer", image="/shared/segbook.sif",
                                                    image_digest="sha256:abc", binary="apptainer"))
     assert apptainer == ["apptainer", "run", "--containall", "--cleanenv", "--no-home", "--pwd", "/output", "--nv",
