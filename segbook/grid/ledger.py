@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from segbook.core.fsio import atomic_directory
 from segbook.grid.gridfile import Grid
-from segbook.report import tables
+from segbook.report import paired, tables
 from segbook.report.acceptance import DEFAULT_RULE, NO_PAPER, describe_rule
 from segbook.report.paper import dataset_attributes
 from segbook.report.receipts import CONFIG_TO_PAPER, latest_runs
@@ -40,6 +40,8 @@ class Ledger:
     gains: pd.DataFrame | None = None
     gain_groups: dict = field(default_factory=dict)
     headline: dict = field(default_factory=dict)
+    per_case: pd.DataFrame | None = None  # segbook report's per_case.csv of the done cells
+    comparisons: pd.DataFrame | None = None  # and its comparisons.csv
 
 
 def _percent(value) -> float:
@@ -72,15 +74,15 @@ def _one_per_pair(long):
     return long.__class__(rows).set_index(["task_id", "configuration"])
 
 
-def _accepted(statuses, catalog, tolerance: float, rule: str, verify: bool, progress):
+def _accepted(statuses, catalog, tolerance: float, rule: str, verify: bool, progress, per_case: dict):
     """segbook report's acceptance of the done cells (verification, bootstrap interval, tolerance),
-    keyed by receipt path; and the runs behind it."""
+    keyed by receipt path; and the runs behind it (`per_case` filled as segbook report fills it)."""
     from segbook.report.build import cells_with_acceptance  # noqa: PLC0415 - pandas/scipy on use
 
     done = [Path(s.receipt) for s in statuses if s.state == "done" and s.receipt]
     if not done:
         return {}, None
-    runs, table, _ = cells_with_acceptance(done, tolerance, rule, verify, None, catalog, progress)
+    runs, table, _ = cells_with_acceptance(done, tolerance, rule, verify, None, catalog, progress, per_case)
     return {os.path.realpath(row["receipt"]): row for row in table.to_dict("records")}, runs
 
 
@@ -89,7 +91,8 @@ def build_ledger(grid: Grid, statuses, catalog, tolerance: float = tables.DEFAUL
     import pandas as pd  # noqa: PLC0415
 
     attributes = dataset_attributes(catalog, sorted({s.task_id for s in statuses}))
-    accepted, runs = _accepted(statuses, catalog, tolerance, rule, verify, progress)
+    per_case: dict = {}
+    accepted, runs = _accepted(statuses, catalog, tolerance, rule, verify, progress, per_case)
     rows = []
     for s in statuses:
         attrs = attributes[s.task_id]
@@ -129,6 +132,7 @@ def build_ledger(grid: Grid, statuses, catalog, tolerance: float = tables.DEFAUL
             ledger.groups = {by: tables.grouped_comparison(table, by) for by in tables.GROUPINGS}
             ledger.gains = tables.finetune_gains(table)
             ledger.gain_groups = {by: tables.grouped_gains(ledger.gains, by) for by in tables.GROUPINGS}
+            ledger.per_case, ledger.comparisons = paired.case_tables(per_case)
     return ledger
 
 
@@ -151,6 +155,9 @@ def ledger_content(grid: Grid, ledger: Ledger, tolerance: float, heatmap: Path |
             sections.append(Section(f"Fine-tuning gain by {label} (done pairs)", ledger.gain_groups[by],
                                     "Fine-tuned minus scratch, DSC points, ours and the paper's.",
                                     f"finetune_gain_by_{by}.csv"))
+    if ledger.comparisons is not None and len(ledger.comparisons):
+        sections.append(Section("Paired comparisons per dataset (A − B)", ledger.comparisons,
+                                paired.describe_method(), "comparisons.csv"))
     images = [("Ours - paper, DSC points", heatmap)] if heatmap else []
     return ReportContent(f"SegBook reproduction ledger: {grid.folder.name}", intro, sections, images)
 
@@ -166,6 +173,9 @@ def write_ledger(out_dir: Path, grid: Grid, ledger: Ledger, tolerance: float, fo
             frame.to_csv(folder / f"by_{by}.csv", index=False, float_format="%.2f")
         for by, frame in ledger.gain_groups.items():
             frame.to_csv(folder / f"finetune_gain_by_{by}.csv", index=False, float_format="%.2f")
+        if ledger.per_case is not None and ledger.comparisons is not None:
+            ledger.per_case.to_csv(folder / "per_case.csv", index=False, float_format="%.4f")
+            ledger.comparisons.to_csv(folder / "comparisons.csv", index=False, float_format="%.4f")
         png = heatmap(ledger.diff_matrix, ledger.state_matrix, folder / "ledger.png", tolerance)
         content = ledger_content(grid, ledger, tolerance, png)
         (folder / "ledger.md").write_text(to_markdown(content), encoding="utf-8")

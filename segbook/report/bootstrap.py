@@ -110,6 +110,20 @@ def bootstrap_interval(values: np.ndarray, name: str, *, n_resamples: int = BOOT
     return Interval(100.0 * float(low), 100.0 * float(high), n_cases)
 
 
+def mean_interval(values: np.ndarray, name: str, *, n_resamples: int = BOOTSTRAP_RESAMPLES,
+                  confidence: float = BOOTSTRAP_CONFIDENCE) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of a 1-D sample (paired case differences, a group's
+    per-dataset gains), from the stream seeded by `name`; NaN for an empty sample."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.Generator(np.random.PCG64(cell_seed(name)))
+    means = values[rng.integers(0, values.size, size=(n_resamples, values.size))].mean(axis=1)
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
 def cell_name(task_id: str, configuration: str) -> str:
     return f"{task_id}/{configuration}"
 

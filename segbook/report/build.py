@@ -9,7 +9,7 @@ from segbook.catalog import load_catalog
 from segbook.catalog.sizes import MEDIUM_MAX_CASES, SMALL_MAX_CASES
 from segbook.core.errors import InputMissing
 from segbook.core.fsio import atomic_directory
-from segbook.report import acceptance, bootstrap, plots, summary, tables
+from segbook.report import acceptance, bootstrap, paired, plots, summary, tables
 from segbook.report.paper import benchmark_datasets, dataset_attributes
 from segbook.report.receipts import consistency_warnings, find_receipts, latest_runs, load_runs
 from segbook.report.render import ReportContent, Section, to_html, to_markdown
@@ -46,13 +46,17 @@ def _unverified_lines(table, verification) -> list[str]:
             for r in bad.to_dict("records")]
 
 
-def cells_with_acceptance(found, tolerance, rule, verify, cuts, catalog, progress):
-    """Runs, the per-cell comparison with intervals and acceptance, and the verification of each.
+def cells_with_acceptance(found, tolerance, rule, verify, cuts, catalog, progress, per_case: dict | None = None):
+    """Runs, the per-cell comparison with intervals and acceptance, and the verification of each; with a
+    `per_case` dict, also (task_id, configuration) -> the per-case rows of the run the table uses.
 
     The one acceptance of the kit: `segbook report` and `segbook grid report` both call this."""
     cases: dict = {}
-    runs = load_runs(found, cases)
+    long: dict = {}
+    runs = load_runs(found, cases, long if per_case is not None else None)
     latest = latest_runs(runs)
+    if per_case is not None:
+        per_case.update({(r["task_id"], r["configuration"]): long[r["receipt"]] for r in latest.to_dict("records")})
     attributes = dataset_attributes(catalog, sorted(latest["task_id"].unique()), cuts)
     table = tables.comparison(latest, attributes, tolerance).assign(receipt=latest["receipt"].to_numpy())
     intervals = bootstrap.intervals_for([(r["task_id"], r["configuration"], cases[r["receipt"]])
@@ -66,7 +70,9 @@ def cells_with_acceptance(found, tolerance, rule, verify, cuts, catalog, progres
 
 def _receipt_content(receipts, tolerance, cuts, catalog, folder: Path, *, rule=acceptance.DEFAULT_RULE,
                      verify=False, progress=lambda message: None) -> tuple[ReportContent, dict]:
-    runs, table, verification = cells_with_acceptance(receipts, tolerance, rule, verify, cuts, catalog, progress)
+    per_case: dict = {}
+    runs, table, verification = cells_with_acceptance(receipts, tolerance, rule, verify, cuts, catalog, progress,
+                                                      per_case)
     warnings = consistency_warnings(runs)
     no_paper = sorted(set(table.loc[table["dsc_paper"].isna(), "configuration"] + " on "
                           + table.loc[table["dsc_paper"].isna(), "task_id"]))
@@ -77,8 +83,14 @@ def _receipt_content(receipts, tolerance, cuts, catalog, folder: Path, *, rule=a
     gains = tables.finetune_gains(table)
     _write_csv(folder, "runs.csv", runs)
     _write_csv(folder, "comparison.csv", table.drop(columns=["receipt"]))
+    case_rows, paired_rows = paired.case_tables(per_case)
+    _write_csv(folder, "per_case.csv", case_rows)
+    _write_csv(folder, "comparisons.csv", paired_rows)
     shown = runs[RUN_SUMMARY_COLUMNS].assign(lock_sha256=runs["lock_sha256"].map(lambda x: str(x or "")[:12]))
     sections = []
+    if len(paired_rows):
+        sections.append(Section("Paired comparisons per dataset (A − B)", paired_rows, paired.describe_method(),
+                                "comparisons.csv"))
     for by, label in tables.GROUPINGS.items():
         grouped = tables.grouped_comparison(table, by)
         sections.append(Section(f"By {label}", grouped, "Means over the datasets of each group; the paper "
@@ -115,7 +127,9 @@ def _receipt_content(receipts, tolerance, cuts, catalog, folder: Path, *, rule=a
                                        f"({bootstrap.BOOTSTRAP_RESAMPLES} resamples); Δ = ours − paper in DSC "
                                        f"points; accept: paper inside our CI, else within ±{tolerance:g} points "
                                        "(tolerance), else neither. Click a header to sort.",
-                            details={p: v.detail for p, v in verification.items()})
+                            details={p: v.detail for p, v in verification.items()},
+                            forest=("Paired comparisons per dataset", plots.forest_plot(
+                                paired_rows, folder / "comparisons.png")) if len(paired_rows) else None)
     return content, headline
 
 

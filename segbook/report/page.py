@@ -109,7 +109,11 @@ def _gain_cells(part, scale: str, with_paper: bool) -> str:
             f"the paper's mean over the same {int(r['n_pairs'])} dataset(s): "
             f"{_points(r['paper_gain_same'], signed=True)}")
     title = f' title="{escape(same)}"' if same else ""
-    return (cells + f'<td class="num ours"{title}>{_points(r["gain"], signed=True)}'
+    interval = ""
+    if _is_number(r.get("gain_low")) and _is_number(r.get("gain_high")):
+        interval = (f' <span class="ci">[{_points(r["gain_low"], signed=True)}, '
+                    f'{_points(r["gain_high"], signed=True)}]</span>')
+    return (cells + f'<td class="num ours"{title}>{_points(r["gain"], signed=True)}{interval}'
             f'<span class="n">{int(r["n_pairs"])}</span></td>')
 
 
@@ -143,7 +147,9 @@ def lead_html(lead) -> str:
                f"{escape(lead.rule_text)}.{warnings}</p>{_chips(c)}{_banner(lead)}"
                "<h2>Fine-tuning gain over scratch (DSC points): paper vs ours</h2>"
                f"{gains_table(lead.gains)}<p class=\"note\">Paper: mean over all its datasets in the group "
-               "(Table 3's groups). Ours: mean over our fine-tuned/scratch pairs; n = pairs (hover for the paper's "
+               "(Table 3's size and modality groups, and organ vs lesion targets). Ours: mean over our "
+               "fine-tuned/scratch pairs, [95 % bootstrap interval over those datasets, from 2 pairs]; n = pairs "
+               "(hover for the paper's "
                "mean over the same datasets; all in headline_gains.csv).</p></section>")
     plot = ""
     if lead.main_image is not None:

@@ -123,3 +123,27 @@ def paper_scatter_plot(table, path: Path) -> Path:
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def forest_plot(comparisons, path: Path) -> Path:
+    """One row per dataset and compared pair: the mean per-case difference A - B (DSC points) and its
+    paired 95 % bootstrap interval; rows with too few cases for a test are hollow."""
+    plt = _pyplot()
+    rows = comparisons.dropna(subset=["diff_a_minus_b"]).to_dict("records")
+    fig, ax = plt.subplots(figsize=(6.4, max(2.2, 0.3 * len(rows) + 1.3)))
+    for position, row in enumerate(rows):
+        tested = not str(row["verdict"]).startswith("too few")
+        colour = "#1b9e5a" if row["verdict"].endswith("better") else "#d1495b" if row["verdict"].endswith(
+            "worse") else "#555555"
+        ax.hlines(position, row["ci_low"], row["ci_high"], color=colour, linewidth=1.6)
+        ax.scatter([row["diff_a_minus_b"]], [position], s=36, zorder=3, color=colour if tested else "white",
+                   edgecolor=colour, linewidth=1.4)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(list(range(len(rows))))
+    ax.set_yticklabels([f"{r['task_id']}: {r['config_a']} − {r['config_b']} (n={r['n_cases']})" for r in rows],
+                       fontsize=7)
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # first row on top
+    ax.set_xlabel("mean per-case difference, DSC points (95 % paired bootstrap CI); hollow: too few cases")
+    ax.set_title("Paired comparisons per dataset")
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)

@@ -92,23 +92,30 @@ def _row_fields(data: dict, path: Path) -> dict:
     }
 
 
-def load_runs(receipts: list[Path], cases: dict | None = None):
+def load_runs(receipts: list[Path], cases: dict | None = None, per_case: dict | None = None):
     """DataFrame of runs (RUN_COLUMNS), newest first within a dataset x configuration.
 
     With a `cases` dict, it is filled with receipt path (str) -> cases x classes Dice matrix
-    (bootstrap.case_dice_matrix), read in the same pass.
+    (bootstrap.case_dice_matrix), read in the same pass; with a `per_case` dict, with receipt path ->
+    the run's per-case metrics in long form (paired.per_case_rows).
     """
     import pandas as pd  # noqa: PLC0415 - pandas only when a table is built
 
     from segbook.report.bootstrap import case_dice_matrix  # noqa: PLC0415 - numpy only when intervals are computed
+    from segbook.report.paired import per_case_rows  # noqa: PLC0415 - numpy only when comparisons are made
 
     rows = []
     for path in receipts:
         data = read_receipt_json(path)
-        rows.append(_row(data, path))
-        if cases is not None:
+        row = _row(data, path)
+        rows.append(row)
+        if cases is not None or per_case is not None:
             try:
-                cases[str(path)] = case_dice_matrix(data.get("metrics"))
+                if cases is not None:
+                    cases[str(path)] = case_dice_matrix(data.get("metrics"))
+                if per_case is not None:
+                    per_case[str(path)] = per_case_rows(row["task_id"], row["configuration"], row["fold"],
+                                                        data.get("metrics"))
             except (AttributeError, TypeError, ValueError) as exc:
                 raise InvalidInput(f"receipt {path} has malformed per-case metrics ({type(exc).__name__}: {exc})",
                                    hint="the receipt was edited or is damaged") from None

@@ -37,6 +37,7 @@ class ReportContent:
     cells_title: str = ""
     cells_note: str = ""
     details: dict = field(default_factory=dict)  # receipt path -> verification detail (tooltips)
+    forest: tuple[str, Path] | None = None  # (caption, png): the paired comparisons, after the summary
 
 
 def format_cell(value) -> str:
@@ -101,6 +102,8 @@ def to_markdown(content: ReportContent) -> str:
     if content.warnings:
         parts.append("\n**Warnings**\n")
         parts += [f"- {w}\n" for w in content.warnings]
+    if content.forest is not None:
+        parts.append(f"\n## {content.forest[0]}\n\n![{content.forest[0]}]({content.forest[1].name})\n")
     if content.cells is not None:
         parts.append(f"\n## {content.cells_title}\n\n{content.cells_note}\n\n")
         parts.append(markdown_table(content.cells[MARKDOWN_CELL_COLUMNS]))
@@ -127,6 +130,10 @@ def to_html(content: ReportContent) -> str:
     if content.warnings:
         items = "".join(f"<li>{html.escape(w)}</li>" for w in content.warnings)
         parts.append(f'<h2 id="warnings">Warnings</h2><div class="warn"><ul>{items}</ul></div>')
+    if content.forest is not None:
+        caption, png = content.forest
+        parts.append(f"<h2 id=\"forest\">{html.escape(caption)}</h2><figure><img alt=\"{html.escape(caption)}\" "
+                     f"src=\"{page.data_uri(png)}\"></figure>")
     if content.cells is not None:
         parts.append(f"<h2>{html.escape(content.cells_title)}</h2><p class=\"note\">"
                      f"{html.escape(content.cells_note)}</p>{page.cells_table(content.cells, content.details)}")

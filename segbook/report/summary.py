@@ -3,8 +3,10 @@
 The paper summarises fine-tuning gains (fine-tuned minus scratch, DSC points) over all datasets,
 by dataset size (small / medium / large) and by modality -- the groups of its Table 3. The lead
 table puts, per group and STU-Net scale, the paper's mean gain over all of its datasets in that
-group next to ours over the dataset pairs we ran, with the counts behind each mean, and the
-paper's mean over exactly our datasets (a like-for-like comparison when few cells were run).
+group next to ours over the dataset pairs we ran, with the counts behind each mean, a 95 % bootstrap
+interval of ours over those datasets (two pairs at least), and the paper's mean over exactly our
+datasets (a like-for-like comparison when few cells were run). The target grouping (organ vs
+lesion) is the paper's third finding: gains on lesions as well as on structures.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from segbook.report.bootstrap import mean_interval
 from segbook.report.tables import ALL, GAIN_SCALES, group_order
 
 if TYPE_CHECKING:  # pandas itself only when a table is built
     import pandas as pd
 
-LEAD_GROUPINGS = ("size", "modality")  # the paper's headline groups, after "all datasets"
-LEAD_COLUMNS = ["grouping", "group", "scale", "paper_gain", "paper_n", "gain", "n_pairs", "paper_gain_same"]
+# the paper's findings, after "all datasets": the gain by dataset size (its "bottleneck"), by modality (transfer
+# from CT to MRI and others) and by target (lesions as well as structures)
+LEAD_GROUPINGS = ("size", "modality", "target")
+LEAD_COLUMNS = ["grouping", "group", "scale", "paper_gain", "paper_n", "gain", "gain_low", "gain_high", "n_pairs",
+                "paper_gain_same"]
 
 
 @dataclass
@@ -63,8 +69,12 @@ def lead_gains(ours, paper_table):
                                    else (float("nan"), 0))
             gain, n_pairs = _mean(mine, "gain")
             same, _ = _mean(mine, "gain_paper")
+            # over datasets: one pair alone has no spread to draw from
+            low, high = (mean_interval(mine["gain"].dropna().to_numpy(), f"finding/{grouping}/{label}/{scale}")
+                         if n_pairs >= 2 else (float("nan"), float("nan")))
             rows.append({"grouping": grouping, "group": label, "scale": scale, "paper_gain": paper_gain,
-                         "paper_n": paper_n, "gain": gain, "n_pairs": n_pairs, "paper_gain_same": same})
+                         "paper_n": paper_n, "gain": gain, "gain_low": low, "gain_high": high, "n_pairs": n_pairs,
+                         "paper_gain_same": same})
     return pd.DataFrame(rows, columns=LEAD_COLUMNS)
 
 

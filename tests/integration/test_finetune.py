@@ -8,6 +8,7 @@ import shutil
 import pytest
 import SimpleITK as sitk
 
+from segbook.core.protocol import TrainingOptions
 from segbook.report.demo_figure import pseudo_dice_curve
 from tests.helpers import TINY
 from tests.helpers import run_segbook as segbook
@@ -26,6 +27,10 @@ def test_demo_writes_complete_receipts(demo_runs):
         assert receipt["dataset"]["task_id"] == "Task999_SegBookDemo"
         assert receipt["dataset"]["num_test"] == 2 and receipt["dataset"]["num_train"] == 8
         assert receipt["determinism"] == {"deterministic": True, "seed": 12345, "threads": 2, "data_workers": 2}
+        # the options as given, every field, the same in the trainer's config and in the receipt
+        given = TrainingOptions(epochs=1, iterations_per_epoch=2).as_dict()
+        assert receipt["configuration"]["options"] == given
+        assert json.loads((run_dir / "train_config.json").read_text())["options"] == given
         assert receipt["versions"]["nnunetv2"] == "2.8.1"
         assert receipt["runtime"]["kind"] == "native"
         stages = {"prepare", "plan", "train", "predict", "evaluate"} | ({"weights"} if kind == "ft" else set())
@@ -104,6 +109,12 @@ def test_report_from_real_receipts_and_paper(demo_out, tmp_path):
     html = (report / "report.html").read_text()
     assert "Task999_SegBookDemo" in html and "stunet-s_ft" in html and "stunet-s_scratch" in html
     assert list(report.glob("*.png")) and list(report.glob("*.csv"))
+    # the demo's two runs, paired case by case: 2 test cases are too few for any test, and the page says so
+    comparisons = (report / "comparisons.csv").read_text().splitlines()
+    assert len(comparisons) == 2 and comparisons[1].startswith("Task999_SegBookDemo,stunet-s_ft,stunet-s_scratch,2,")
+    assert comparisons[1].endswith(",too few cases (n=2 < 6)")
+    assert len((report / "per_case.csv").read_text().splitlines()) == 1 + 2 * 2 * 2  # runs x cases x classes
+    assert html.index('id="forest"') < html.index("Per dataset and configuration")
     again = segbook("report", "--out-root", str(demo_out), "--out", str(report))
     assert again.returncode == 73  # an existing report is not replaced without --force
     paper = segbook("report", "--paper", "--out", str(tmp_path / "paper"))

@@ -126,11 +126,12 @@ def test_groups_and_gains_are_recomputed_from_the_rows(out_root):
 def test_html_is_self_contained_and_markdown_has_the_tables(out_root):
     build_report(out_root / "report", out_root=out_root)
     page = (out_root / "report" / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 2
+    assert page.count("data:image/png;base64,") == 3  # ours vs paper, the paired comparisons, the gains
     assert "src=\"http" not in page and "<link" not in page and "Task009_Spleen" in page
     markdown = (out_root / "report" / "report.md").read_text()
     assert "## By dataset size" in markdown and "| task_id | dataset |" in markdown
     assert "![Ours vs paper](ours_vs_paper.png)" in markdown
+    assert "![Paired comparisons per dataset](comparisons.png)" in markdown
 
 
 def test_mixed_versions_locks_and_duplicates_warn_and_show_columns(out_root, metrics_by_erosion, tmp_path):
@@ -180,3 +181,23 @@ def test_no_receipts_bad_receipts_and_existing_report_leave_nothing(tmp_path, ou
     assert (tmp_path / "r3" / "report.html").read_text() == before
     build_report(tmp_path / "r3", out_root=out_root, tolerance=0.5, force=True)
     assert "within ±0.5" in (tmp_path / "r3" / "report.md").read_text()
+
+
+def test_the_findings_carry_intervals_over_datasets_and_the_target_grouping(out_root):
+    build_report(out_root / "report", out_root=out_root)
+    folder = out_root / "report"
+    lead = pd.read_csv(folder / "headline_gains.csv")
+    assert {"all", "size", "modality", "target"} <= set(lead.grouping)
+    every = lead[(lead.grouping == "all") & (lead.scale == "B")].iloc[0]
+    gains = pd.read_csv(folder / "finetune_gain.csv")
+    assert every.n_pairs == 3 and every.gain == pytest.approx(gains.gain.mean(), abs=1e-3)
+    assert every.gain_low <= every.gain <= every.gain_high  # a bootstrap over the 3 datasets' gains
+    assert gains.gain.min() - 1e-3 <= every.gain_low and every.gain_high <= gains.gain.max() + 1e-3
+    single = lead[(lead.n_pairs == 1)]
+    assert len(single) and single.gain_low.isna().all()  # one pair: no interval over datasets
+    comparisons = pd.read_csv(folder / "comparisons.csv")
+    # the pairs the paper compares, for every dataset that has both sides
+    pairs = set(zip(comparisons.task_id, comparisons.config_a, comparisons.config_b, strict=True))
+    assert ("Task009_Spleen", "stunet-b_ft", "stunet-b_scratch") in pairs
+    assert ("Task009_Spleen", "stunet-b_ft", "nnunet") in pairs
+    assert ("Task002_Heart", "stunet-l_ft", "nnunet") not in pairs  # Heart has no nnunet run
