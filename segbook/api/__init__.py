@@ -42,6 +42,7 @@ COMMAND_FUNCTIONS: dict[str, str] = {
     "prepare": "segbook.api.prepare:prepare",
     "evaluate": "segbook.api.evaluate:evaluate",
     "verify": "segbook.api.verify:verify",
+    "predict": "segbook.api.predict:predict",
     "report": "segbook.api.report:report",
     "doctor": "segbook.api.doctor:doctor",
     "datasets list": "segbook.api.datasets:list_datasets",

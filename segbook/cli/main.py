@@ -20,6 +20,7 @@ COMMANDS = {
     "demo": "segbook.cli.demo_cmd:demo",
     "finetune": "segbook.cli.finetune_cmd:finetune",
     "verify": "segbook.cli.verify_cmd:verify",
+    "predict": "segbook.cli.predict_cmd:predict",
     "datasets": "segbook.cli.datasets_cmd:datasets",
     "prepare": "segbook.cli.prepare_cmd:prepare",
     "evaluate": "segbook.cli.evaluate_cmd:evaluate",
@@ -37,6 +38,7 @@ SHORT_HELP = {
     "finetune": "Run DATASET end to end: prepare, plan, train, predict the held-out test cases, evaluate, "
                 "and write a receipt.",
     "verify": "Re-check a receipt offline: its hashes, the reference labels and the metrics.",
+    "predict": "Apply a trained cell to new scans: predictions in each input's geometry, with a receipt.",
     "datasets": "List and show the 87 SegBook datasets (+ demo); make a manifest for your own data; overlap.",
     "prepare": "Convert DATASET's download into nnU-Net layout, hash every case, split, and compare with the lock.",
     "evaluate": "Dice, NSD (area-weighted, Nikolov et al.) and HD95 of PRED_DIR against REF_DIR.",

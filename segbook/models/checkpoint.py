@@ -190,6 +190,13 @@ def tensor_hash(state_dict: Mapping[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+def weights_tensor_hash(training_checkpoint: Mapping, path: Path) -> str:
+    """:func:`tensor_hash` of the weights of a checkpoint already read by :func:`read_training_checkpoint`:
+    what `checkpoint_tensor_hash(path)` gives, without reading the file a second time (so the weights
+    hashed are the weights used)."""
+    return tensor_hash(_as_state_dict(training_checkpoint["network_weights"], path))
+
+
 def checkpoint_tensor_hash(path: str | Path) -> str:
     """:func:`tensor_hash` of a checkpoint file's weights."""
     return tensor_hash(load_checkpoint_state_dict(path))

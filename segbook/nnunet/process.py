@@ -39,6 +39,12 @@ def nnunet_executable(name: str) -> str:
 
 
 def format_progress(record: dict, started: float) -> str:
+    if "case" in record:  # a predicted case (segbook.nnunet.predict_cases)
+        done, total = record["done"], record["total"]
+        elapsed = time.monotonic() - started
+        left = elapsed / max(1, done) * max(0, total - done)
+        return (f"predicted {record['case']} ({done}/{total}, {record['seconds']:.1f} s; ~{_clock(left)} left, "
+                f"{_clock(elapsed)} so far)")
     done, total = record["epoch"], record["epochs"]
     per_epoch = record.get("seconds") or 0.0
     left = max(0, total - done) * per_epoch
@@ -64,8 +70,9 @@ def guarded_argv(argv: list[str], tmp_base: Path) -> list[str]:
 
 
 def run_logged(argv: list[str], env: dict, log_path: Path, *, what: str,
-               progress: ProgressSink, verbose: bool = False) -> None:
-    """Run argv under a childguard; append its output to log_path; raise a SegbookError if it fails."""
+               progress: ProgressSink, verbose: bool = False, on_progress=None) -> None:
+    """Run argv under a childguard; append its output to log_path; raise a SegbookError if it fails.
+    `on_progress(record)`, when given, sees each progress record as it arrives (after it is shown)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     tail: deque[str] = deque(maxlen=15)
     reported: dict | None = None
@@ -86,6 +93,8 @@ def run_logged(argv: list[str], env: dict, log_path: Path, *, what: str,
                     parsed = childreport.parse(line)
                     if parsed and parsed[0] == "progress":
                         progress(format_progress(parsed[1], started))
+                        if on_progress is not None:
+                            on_progress(parsed[1])
                     elif parsed and parsed[0] == "error":
                         reported = parsed[1]
                     elif verbose:

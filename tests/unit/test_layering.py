@@ -33,7 +33,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [  # top to bottom; names are segbook
     ("api: one function per command, the only owner of stage order", frozenset({"api"})),
     ("pipeline: the stages of one run", frozenset({"pipeline"})),
     ("grid: many cells, each one `segbook finetune`", frozenset({"grid"})),
-    ("stages over other stages' results", frozenset({"report", "doctor"})),
+    ("stages over other stages' results", frozenset({"report", "doctor", "predict"})),
     ("verify: re-derives a receipt", frozenset({"verify"})),
     ("stages", frozenset({"convert", "nnunet", "evaluate", "weights", "demo"})),
     ("catalog and models", frozenset({"catalog", "models"})),

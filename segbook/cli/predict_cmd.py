@@ -1,0 +1,49 @@
+"""`segbook predict MODEL... INPUT OUTPUT`: apply a trained cell to new scans."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from segbook.api.predict import PredictRequest
+from segbook.api.predict import predict as run
+from segbook.cli.options import cli_settings, force_option, progress_printer, training_option, verbose_option
+from segbook.core.errors import UsageProblem
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="MODEL... INPUT OUTPUT")
+@click.option("--tta/--no-tta", default=True, show_default=True,
+              help="nnU-Net's mirroring test-time augmentation (its default: 8 mirrored passes per window in 3D; "
+                   "--no-tta makes one).")
+@training_option("device")
+@click.option("--trust-unverified", is_flag=True,
+              help="Use a model whose receipt does not verify (recorded in predict_receipt.json).")
+@force_option
+@verbose_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def predict(paths, tta, device, trust_unverified, force, verbose, quiet):
+    """Apply a trained cell to new scans: predictions in each input's geometry, with a receipt.
+
+    MODEL is a run folder (OUT/runs/<task>/<config>, or its receipt.json); several MODELs are the
+    folds of one cell, ensembled as nnU-Net does (softmax averaged). Each is verified first (its
+    receipt must verify, as `segbook verify` checks it, and its weights must be the ones the receipt
+    records): otherwise exit 1. INPUT is an image file or a folder of images: nnU-Net's naming
+    (<case>_0000.nii.gz, one file per channel) or one file per case. OUTPUT gets <case>.nii.gz and
+    predict_receipt.json (model and input hashes, output hashes, options, versions). A rerun
+    skips the cases already made whose inputs and outputs are unchanged.
+
+    \b
+    Examples:
+      segbook predict segbook-out/runs/Task009_Spleen/stunet-b_ft scans/ predictions/
+      segbook predict runs/T/nnunet_0 runs/T/nnunet_1 runs/T/nnunet_2 scan.nii.gz out/ --no-tta
+    """
+    if len(paths) < 3:
+        raise UsageProblem("give at least one MODEL, then INPUT and OUTPUT", hint="see segbook predict --help")
+    *models, source, output = paths
+    outcome = run(PredictRequest(tuple(models), source, output, tta=tta, device=device,
+                                 trust_unverified=trust_unverified, force=force, verbose=verbose,
+                                 command=["segbook", *sys.argv[1:]]), cli_settings(), progress_printer(quiet))
+    click.echo(f"{outcome.receipt_path}\t{len(outcome.predicted)} predicted, {len(outcome.skipped)} skipped")
