@@ -33,6 +33,7 @@ BENCHMARKS = {
     "metrics": ("bench_metrics.py", ["--small"]),  # owned by the evaluation side; run when present
     "report": ("bench_report.py", ["--repeats", "1", "--no-report"]),  # bootstrap of 609 cells (< 2 s budget)
     "grid": ("bench_grid.py", ["--repeats", "1"]),  # grid plan / status over 3,045 cells (< 2 s / < 5 s)
+    "predict": ("bench_predict.py", ["--repeats", "1"]),  # segbook predict vs nnUNetPredictor (<= 1.05x)
     "signal": ("bench_signal.py", []),  # SIGTERM -> exit 75, and the cost of counter-based batch seeds
     "leakage": ("bench_leakage.py", ["--small"]),  # duplicate/near-duplicate checks in prepare
     "prepare_jobs": ("bench_prepare_jobs.py", ["--small"]),  # prepare --jobs 2 vs 1, and the read/write floor

@@ -43,6 +43,7 @@ COMMAND_FUNCTIONS: dict[str, str] = {
     "evaluate": "segbook.api.evaluate:evaluate",
     "verify": "segbook.api.verify:verify",
     "predict": "segbook.api.predict:predict",
+    "export": "segbook.api.export:export",
     "report": "segbook.api.report:report",
     "doctor": "segbook.api.doctor:doctor",
     "datasets list": "segbook.api.datasets:list_datasets",

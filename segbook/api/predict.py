@@ -16,13 +16,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from segbook.core.errors import Differences, InvalidInput, OutputBlocked
+from segbook.core.errors import Differences, InvalidInput, OutputBlocked, UsageProblem
 from segbook.core.fsio import atomic_write_json, ensure_writable_dir
 from segbook.core.hashing import image_content_hash
 from segbook.core.layout import CASE_FILE_ENDING
 from segbook.core.locks import exclusive, lock_path
 from segbook.core.progress import Progress
 from segbook.core.settings import Settings
+from segbook.predict.archive import file_sha256
 
 WORK_DIR = ".segbook-predict"  # inside OUTPUT: staging, the child's job file and log
 
@@ -34,6 +35,7 @@ class PredictRequest:
     output: Path  # folder for <case>.nii.gz and predict_receipt.json
     tta: bool = True  # nnU-Net's mirroring test-time augmentation
     device: str = "auto"
+    output_format: str = "nifti"  # nifti | dicom-seg (DICOM input only: also a DICOM-SEG per series)
     trust_unverified: bool = False  # use a model whose receipt does not verify (recorded)
     force: bool = False  # replace what OUTPUT holds
     verbose: bool = False
@@ -47,9 +49,29 @@ class PredictOutcome:
     skipped: list[str]  # already made, inputs and output unchanged
 
 
-def _checked_models(request: PredictRequest, settings: Settings, progress: Progress):
+def _archived(archive: Path, work: Path, progress: Progress):
+    """The folds of an exported zip, unpacked safely under `work` and checked against its SHA256SUMS."""
+    from segbook.convert.archive import unpack  # noqa: PLC0415
+    from segbook.predict.archive import checked_model_root  # noqa: PLC0415
+    from segbook.predict.model import archived_models  # noqa: PLC0415
+
+    progress(f"predict: unpacking {archive} and checking it against its SHA256SUMS")
+    unpacked = unpack(archive, work / "model", force=True)
+    return archived_models(checked_model_root(unpacked, archive), archive)
+
+
+def _checked_models(request: PredictRequest, settings: Settings, progress: Progress, work: Path):
     from segbook.predict.model import locate_model, one_cell, unverified_reasons  # noqa: PLC0415
 
+    zips = [p for p in request.models if Path(p).suffix == ".zip" and Path(p).is_file()]
+    if zips:
+        if len(request.models) > 1:
+            raise UsageProblem("an exported zip holds all of its cell's folds: give it alone as MODEL",
+                               hint="segbook predict MODEL.zip INPUT OUTPUT")
+        models = _archived(Path(zips[0]), work, progress)
+        one_cell(models)
+        # its SHA256SUMS and receipts were checked; the run's own files (test predictions, labels) are not in it
+        return models, {m.receipt_path: [] for m in models}
     models = [locate_model(path) for path in request.models]
     one_cell(models)
     verdicts = {}
@@ -81,7 +103,11 @@ def _already_done(record: dict | None, case, output_file: Path) -> bool:
     entry = (record or {}).get("cases", {}).get(case.case_id)
     if not isinstance(entry, dict) or not output_file.is_file():
         return False
-    return entry == _case_entry(case, output_file)
+    seg = entry.get("dicom_seg")
+    if seg is not None and not (isinstance(seg, dict) and (output_file.parent / str(seg.get("file"))).is_file()
+                                and file_sha256(output_file.parent / str(seg["file"])) == seg.get("sha256")):
+        return False
+    return {k: entry.get(k) for k in ("inputs", "output", "output_hash")} == _case_entry(case, output_file)
 
 
 def predict(request: PredictRequest, settings: Settings, progress: Progress) -> PredictOutcome:
@@ -90,15 +116,19 @@ def predict(request: PredictRequest, settings: Settings, progress: Progress) -> 
     from segbook.predict import record as records  # noqa: PLC0415
     from segbook.predict.inputs import find_cases  # noqa: PLC0415
 
-    models, verdicts = _checked_models(request, settings, progress)
-    _check_labels(models)
-    cases = find_cases(request.source, len(models[0].channels))
-    device = resolve_device(request.device)
     output = ensure_writable_dir(Path(request.output))
-    options = {"tta": request.tta, "tile_step_size": 0.5, "gaussian": True, "device": device}
-    model_records = [m.record(verified=not verdicts[m.receipt_path]) for m in models]
-    asked = records.what_was_asked(model_records, options)
     with exclusive(lock_path(output, "predict"), what="prediction into this folder", mode=settings.lock_mode):
+        models, verdicts = _checked_models(request, settings, progress, output / WORK_DIR)
+        _check_labels(models)
+        cases, series_of = find_cases(request.source, len(models[0].channels), output / WORK_DIR / "dicom")
+        if request.output_format == "dicom-seg" and not series_of:
+            raise UsageProblem("--output-format dicom-seg needs DICOM series as INPUT (a SEG references them)",
+                               hint="give the folder holding the DICOM series, or leave the NIfTI default")
+        device = resolve_device(request.device)
+        options = {"tta": request.tta, "tile_step_size": 0.5, "gaussian": True, "device": device,
+                   "output_format": request.output_format}
+        model_records = [m.record(verified=not verdicts[m.receipt_path]) for m in models]
+        asked = records.what_was_asked(model_records, options)
         previous = None if request.force else records.previous_record(output)
         if previous is not None:
             records.refuse_other_request(previous, asked, output)
@@ -122,15 +152,17 @@ def predict(request: PredictRequest, settings: Settings, progress: Progress) -> 
         if done:
             progress(f"predict: {len(done)} case(s) already made and unchanged: skipped")
         if todo:
-            _run_child(request, models, todo, output, device, record, progress)
+            _run_child(request, models, todo, output, device, record, progress, series_of)
         record.write(complete=True)
     progress(f"predict: {len(todo)} case(s) predicted into {output}; receipt {record.path}")
     return PredictOutcome(record.path, [c.case_id for c in todo], done)
 
 
-def _run_child(request, models, todo, output: Path, device: str, record, progress: Progress) -> None:
+def _run_child(request, models, todo, output: Path, device: str, record, progress: Progress, series_of) -> None:
+    from segbook import __version__  # noqa: PLC0415
     from segbook.nnunet.environment import nnunet_environment  # noqa: PLC0415
     from segbook.nnunet.process import run_logged  # noqa: PLC0415
+    from segbook.predict.dicom_seg import write_dicom_seg  # noqa: PLC0415 - highdicom on use
 
     work = output / WORK_DIR
     staging = work / "staging"
@@ -149,7 +181,14 @@ def _run_child(request, models, todo, output: Path, device: str, record, progres
             return
         target = output / f"{case_id}{CASE_FILE_ENDING}"
         os.replace(staging / f"{case_id}{CASE_FILE_ENDING}", target)
-        record.add(case_id, _case_entry(by_id[case_id], target))
+        entry = _case_entry(by_id[case_id], target)
+        if case_id in series_of:
+            entry["series_instance_uid"] = case_id
+        if request.output_format == "dicom-seg":
+            seg = write_dicom_seg(target, series_of[case_id], models[0].labels, output / f"{case_id}.seg.dcm",
+                                  version=__version__)
+            entry["dicom_seg"] = {"file": seg.name, "sha256": file_sha256(seg)}
+        record.add(case_id, entry)
 
     env = nnunet_environment(work, work, threads=threads or None, data_workers=0, deterministic=True)
     progress(f"predict: {len(todo)} case(s) with {len(models)} model(s) on {device}"

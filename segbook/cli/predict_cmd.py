@@ -10,7 +10,7 @@ import click
 from segbook.api.predict import PredictRequest
 from segbook.api.predict import predict as run
 from segbook.cli.options import cli_settings, force_option, progress_printer, training_option, verbose_option
-from segbook.core.errors import UsageProblem
+from segbook.core.errors import Differences, UsageProblem
 
 
 @click.command()
@@ -19,19 +19,23 @@ from segbook.core.errors import UsageProblem
               help="nnU-Net's mirroring test-time augmentation (its default: 8 mirrored passes per window in 3D; "
                    "--no-tta makes one).")
 @training_option("device")
+@click.option("--output-format", type=click.Choice(["nifti", "dicom-seg"]), default="nifti", show_default=True,
+              help="dicom-seg (DICOM input): also a DICOM-SEG per series, referencing it, for viewers and PACS.")
 @click.option("--trust-unverified", is_flag=True,
               help="Use a model whose receipt does not verify (recorded in predict_receipt.json).")
 @force_option
 @verbose_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def predict(paths, tta, device, trust_unverified, force, verbose, quiet):
+def predict(paths, tta, device, output_format, trust_unverified, force, verbose, quiet):
     """Apply a trained cell to new scans: predictions in each input's geometry, with a receipt.
 
-    MODEL is a run folder (OUT/runs/<task>/<config>, or its receipt.json); several MODELs are the
-    folds of one cell, ensembled as nnU-Net does (softmax averaged). Each is verified first (its
-    receipt must verify, as `segbook verify` checks it, and its weights must be the ones the receipt
-    records): otherwise exit 1. INPUT is an image file or a folder of images: nnU-Net's naming
-    (<case>_0000.nii.gz, one file per channel) or one file per case. OUTPUT gets <case>.nii.gz and
+    MODEL is a run folder (OUT/runs/<task>/<config>, or its receipt.json) or a zip from `segbook
+    export`; several MODELs are the folds of one cell, ensembled as nnU-Net does (softmax averaged).
+    Each is verified first (its receipt must verify, as `segbook verify` checks it, or the zip match its
+    SHA256SUMS, and the weights must be the ones the receipt records): otherwise exit 1. INPUT is an
+    image file or a folder of images: nnU-Net's naming (<case>_0000.nii.gz, one file per channel) or one
+    file per case; a folder of DICOM series gives one case per series (read by its headers; the case is
+    its SeriesInstanceUID; --output-format dicom-seg adds a DICOM-SEG). OUTPUT gets <case>.nii.gz and
     predict_receipt.json (model and input hashes, output hashes, options, versions). A rerun
     skips the cases already made whose inputs and outputs are unchanged.
 
@@ -43,7 +47,12 @@ def predict(paths, tta, device, trust_unverified, force, verbose, quiet):
     if len(paths) < 3:
         raise UsageProblem("give at least one MODEL, then INPUT and OUTPUT", hint="see segbook predict --help")
     *models, source, output = paths
-    outcome = run(PredictRequest(tuple(models), source, output, tta=tta, device=device,
-                                 trust_unverified=trust_unverified, force=force, verbose=verbose,
-                                 command=["segbook", *sys.argv[1:]]), cli_settings(), progress_printer(quiet))
+    try:
+        outcome = run(PredictRequest(tuple(models), source, output, tta=tta, device=device, output_format=output_format,
+                                     trust_unverified=trust_unverified, force=force, verbose=verbose,
+                                     command=["segbook", *sys.argv[1:]]), cli_settings(), progress_printer(quiet))
+    except Differences as exc:  # the model's: every difference, then the two-line error
+        for line in exc.details:
+            click.echo(f"differs: {line}")
+        raise
     click.echo(f"{outcome.receipt_path}\t{len(outcome.predicted)} predicted, {len(outcome.skipped)} skipped")

@@ -19,14 +19,18 @@ MAX_DEPTH = 64  # the deepest file the kit writes nests about 8 levels
 
 def depth_of(value, limit: int = MAX_DEPTH) -> int:
     """Nesting depth of a parsed JSON value, counted without recursion; stops once past `limit`."""
+    if not isinstance(value, dict | list):
+        return 0
     deepest, stack = 0, [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
+        if depth > deepest:
+            deepest = depth
             if deepest > limit:
                 return deepest
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+        # only containers go on the stack: the leaves (most of a receipt's values) cost one isinstance each
+        stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
+                     if isinstance(child, dict | list))
     return deepest
 
 

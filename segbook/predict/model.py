@@ -46,7 +46,8 @@ class TrainedModel:
                 "tensor_sha256": self.tensor_sha256}
 
     def record(self, verified: bool) -> dict:
-        return {"run": str(self.run_dir), "receipt": str(self.receipt_path), "receipt_sha256": self.receipt_sha256,
+        return {"run": str(self.run_dir), "from": "archive" if self.run_dir.is_file() else "run folder",
+                "receipt": str(self.receipt_path), "receipt_sha256": self.receipt_sha256,
                 "task_id": self.task_id, "configuration": self.configuration, "plans": self.plans,
                 "trainer": self.trainer, "fold": self.fold, "final_weights_tensor_sha256": self.tensor_sha256,
                 "verified": verified}
@@ -72,6 +73,35 @@ def locate_model(run: Path) -> TrainedModel:
                         str(plan.get("plans_name") or "nnUNetPlans"), str(configuration.get("trainer")),
                         str(configuration.get("fold")), model_folder, parts.weights_file, parts.final_weights,
                         dataset_json, _threads(receipt))
+
+
+def archived_models(root: Path, archive: Path) -> list[TrainedModel]:
+    """The folds in a checked archive's model folder (segbook.predict.archive), each from its receipt."""
+    import hashlib  # noqa: PLC0415
+
+    from segbook.core.receipt import read_receipt_json  # noqa: PLC0415
+    from segbook.predict.archive import FOLD_RECEIPT  # noqa: PLC0415
+
+    try:
+        dataset_json = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"{archive} has no readable dataset.json ({type(exc).__name__})") from None
+    models = []
+    for receipt_file in sorted(root.glob(f"fold_*/{FOLD_RECEIPT}")):
+        receipt = read_receipt_json(receipt_file)
+        configuration = receipt.get("configuration") or {}
+        weights = (receipt.get("hashes") or {}).get("final_weights")
+        if not isinstance(weights, str) or not isinstance(configuration.get("trainer"), str):
+            raise InvalidInput(f"{archive}: {receipt_file.relative_to(root)} names no trainer or final weights")
+        models.append(TrainedModel(
+            archive, receipt_file, hashlib.sha256(receipt_file.read_bytes()).hexdigest(),
+            str((receipt.get("dataset") or {}).get("task_id")), str(configuration.get("name")),
+            str((configuration.get("plan") or {}).get("plans_name") or "nnUNetPlans"), configuration["trainer"],
+            receipt_file.parent.name.removeprefix("fold_"), root, receipt_file.parent / "checkpoint_final.pth",
+            weights, dataset_json, _threads(receipt)))
+    if not models:
+        raise InvalidInput(f"{archive} holds no fold with a receipt", hint="make it with `segbook export`")
+    return models
 
 
 def _threads(receipt: dict) -> int | None:

@@ -11,10 +11,11 @@ from segbook.core.errors import InputMissing
 from segbook.core.fsio import atomic_directory
 from segbook.report import acceptance, bootstrap, paired, plots, summary, tables
 from segbook.report.paper import benchmark_datasets, dataset_attributes
-from segbook.report.receipts import consistency_warnings, find_receipts, latest_runs, load_runs
+from segbook.report.receipts import consistency_warnings, find_receipts, latest_runs, load_runs, per_case_metrics
 from segbook.report.render import ReportContent, Section, to_html, to_markdown
 from segbook.report.verification import UNVERIFIED, verify_receipts
 
+FOREST_CAPTION = "Paired comparisons per dataset (fine-tuned − scratch where run; every pair in comparisons.csv)"
 RUN_SUMMARY_COLUMNS = ["task_id", "configuration", "dsc", "nsd", "hd95", "n_test_cases", "epochs", "kit_version",
                        "lock_sha256", "runtime", "device", "created"]
 
@@ -51,12 +52,14 @@ def cells_with_acceptance(found, tolerance, rule, verify, cuts, catalog, progres
     `per_case` dict, also (task_id, configuration) -> the per-case rows of the run the table uses.
 
     The one acceptance of the kit: `segbook report` and `segbook grid report` both call this."""
-    cases: dict = {}
-    long: dict = {}
-    runs = load_runs(found, cases, long if per_case is not None else None)
+    metrics: dict = {}
+    runs = load_runs(found, metrics)
     latest = latest_runs(runs)
-    if per_case is not None:
-        per_case.update({(r["task_id"], r["configuration"]): long[r["receipt"]] for r in latest.to_dict("records")})
+    cases: dict = {}
+    for r in latest.to_dict("records"):  # only the runs the table uses: a grid's other folds are read, not expanded
+        cases[r["receipt"]], rows = per_case_metrics(r, metrics[r["receipt"]])
+        if per_case is not None:
+            per_case[(r["task_id"], r["configuration"])] = rows
     attributes = dataset_attributes(catalog, sorted(latest["task_id"].unique()), cuts)
     table = tables.comparison(latest, attributes, tolerance).assign(receipt=latest["receipt"].to_numpy())
     intervals = bootstrap.intervals_for([(r["task_id"], r["configuration"], cases[r["receipt"]])
@@ -87,7 +90,9 @@ def _receipt_content(receipts, tolerance, cuts, catalog, folder: Path, *, rule=a
     _write_csv(folder, "per_case.csv", case_rows)
     _write_csv(folder, "comparisons.csv", paired_rows)
     shown = runs[RUN_SUMMARY_COLUMNS].assign(lock_sha256=runs["lock_sha256"].map(lambda x: str(x or "")[:12]))
-    sections = []
+    lead_gains = summary.lead_gains(gains, tables.paper_table(benchmark_datasets(catalog, cuts)))
+    sections = [Section("The paper's findings from our cells: fine-tuning gain by size, modality and target",
+                        summary.findings_table(lead_gains), summary.FINDINGS_NOTE, "headline_gains.csv")]
     if len(paired_rows):
         sections.append(Section("Paired comparisons per dataset (A − B)", paired_rows, paired.describe_method(),
                                 "comparisons.csv"))
@@ -112,7 +117,6 @@ def _receipt_content(receipts, tolerance, cuts, catalog, folder: Path, *, rule=a
                                                                        ours=True)))
     counts = acceptance.counts(table)
     rule_text = acceptance.describe_rule(rule, tolerance)
-    lead_gains = summary.lead_gains(gains, tables.paper_table(benchmark_datasets(catalog, cuts)))
     _write_csv(folder, "headline_gains.csv", lead_gains)
     lead = summary.Lead(counts, rule_text, lead_gains, verify, unverified, main_image, len(warnings))
     within = table["within"].dropna()
@@ -128,8 +132,8 @@ def _receipt_content(receipts, tolerance, cuts, catalog, folder: Path, *, rule=a
                                        f"points; accept: paper inside our CI, else within ±{tolerance:g} points "
                                        "(tolerance), else neither. Click a header to sort.",
                             details={p: v.detail for p, v in verification.items()},
-                            forest=("Paired comparisons per dataset", plots.forest_plot(
-                                paired_rows, folder / "comparisons.png")) if len(paired_rows) else None)
+                            forest=(FOREST_CAPTION, plots.forest_plot(paired_rows, folder / "comparisons.png"))
+                            if len(paired_rows) else None)
     return content, headline
 
 

@@ -92,33 +92,20 @@ def _row_fields(data: dict, path: Path) -> dict:
     }
 
 
-def load_runs(receipts: list[Path], cases: dict | None = None, per_case: dict | None = None):
+def load_runs(receipts: list[Path], metrics: dict | None = None):
     """DataFrame of runs (RUN_COLUMNS), newest first within a dataset x configuration.
 
-    With a `cases` dict, it is filled with receipt path (str) -> cases x classes Dice matrix
-    (bootstrap.case_dice_matrix), read in the same pass; with a `per_case` dict, with receipt path ->
-    the run's per-case metrics in long form (paired.per_case_rows).
+    With a `metrics` dict, it is filled with receipt path (str) -> its "metrics" block, read in the
+    same pass (per_case_metrics turns the ones a report uses into its case tables).
     """
     import pandas as pd  # noqa: PLC0415 - pandas only when a table is built
-
-    from segbook.report.bootstrap import case_dice_matrix  # noqa: PLC0415 - numpy only when intervals are computed
-    from segbook.report.paired import per_case_rows  # noqa: PLC0415 - numpy only when comparisons are made
 
     rows = []
     for path in receipts:
         data = read_receipt_json(path)
-        row = _row(data, path)
-        rows.append(row)
-        if cases is not None or per_case is not None:
-            try:
-                if cases is not None:
-                    cases[str(path)] = case_dice_matrix(data.get("metrics"))
-                if per_case is not None:
-                    per_case[str(path)] = per_case_rows(row["task_id"], row["configuration"], row["fold"],
-                                                        data.get("metrics"))
-            except (AttributeError, TypeError, ValueError) as exc:
-                raise InvalidInput(f"receipt {path} has malformed per-case metrics ({type(exc).__name__}: {exc})",
-                                   hint="the receipt was edited or is damaged") from None
+        rows.append(_row(data, path))
+        if metrics is not None:
+            metrics[str(path)] = data.get("metrics")
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
     return frame.sort_values(["task_id", "configuration", "created"], ascending=[True, True, False],
                              ignore_index=True)
@@ -156,3 +143,17 @@ def latest_runs(runs):
     """One run per dataset x configuration: the newest trained on all training cases (fold "all")."""
     benchmark = runs[_trained_on_all(runs)]
     return benchmark.drop_duplicates(["task_id", "configuration"], keep="first").reset_index(drop=True)
+
+
+def per_case_metrics(row: dict, metrics) -> tuple:
+    """(cases x classes Dice matrix, per-case rows in long form) of one run; InvalidInput naming the
+    receipt when its per-case block is malformed. Only the runs a report uses are expanded."""
+    from segbook.report.bootstrap import case_dice_matrix  # noqa: PLC0415 - numpy only when intervals are computed
+    from segbook.report.paired import per_case_rows  # noqa: PLC0415
+
+    try:
+        return (case_dice_matrix(metrics),
+                per_case_rows(row["task_id"], row["configuration"], row["fold"], metrics))
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"receipt {row['receipt']} has malformed per-case metrics ({type(exc).__name__}: {exc})",
+                           hint="the receipt was edited or is damaged") from None

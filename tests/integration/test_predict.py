@@ -1,6 +1,7 @@
 """`segbook predict` on the demo's fine-tuned run, for real: it gives the run's own predictions voxel for
 voxel, agrees with nnU-Net 2.8.1's own nnUNetPredictor on the same trained-model folder, continues a
-cut run, and refuses a model whose receipt does not verify or inputs that do not fit it."""
+cut run, and refuses a model whose receipt does not verify or inputs that do not fit it; `segbook export`
+makes a zip that round-trips through predict, installs into plain nnU-Net, and is refused if altered."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,3 +142,100 @@ def test_a_checkpoint_changed_after_verification_is_refused_by_the_predictor(dem
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "are not the ones its receipt records" in proc.stdout
+
+
+def _nnunet_cli(name: str):
+    return str(Path(sys.executable).with_name(name))
+
+
+@pytest.fixture(scope="module")
+def exported(demo_runs, tmp_path_factory):
+    target = tmp_path_factory.mktemp("exported") / "model.zip"
+    result = run_segbook("export", str(demo_runs["ft"]), "--out", str(target))
+    assert result.returncode == 0, result.stderr
+    return target
+
+
+def test_an_export_round_trips_through_predict_and_installs_into_plain_nnunet(exported, demo_runs, demo_out,
+                                                                              tmp_path):
+    with zipfile.ZipFile(exported) as zf:
+        names = sorted(zf.namelist())
+        root = "Dataset999_SegBookDemo/SegbookSTUNetTrainer_S_ft__nnUNetPlans__3d_fullres/"
+        assert names == sorted(root + n for n in ("dataset.json", "plans.json", "fold_all/checkpoint_final.pth",
+                                                  "fold_all/segbook_receipt.json", "MODEL_CARD.md", "SHA256SUMS"))
+        card = zf.read(root + "MODEL_CARD.md").decode()
+        assert "licence: Apache-2.0" in card and "| all | 2 |" in card
+    again = run_segbook("export", str(demo_runs["ft"]), "--out", str(exported))
+    assert again.returncode == 73  # an existing zip is not replaced without --force
+    ours = run_segbook("predict", str(exported), str(_images(demo_out)), str(tmp_path / "ours"),
+                       "--no-tta")
+    assert ours.returncode == 0, ours.stderr
+    assert json.loads((tmp_path / "ours" / "predict_receipt.json").read_text())["models"][0]["from"] == "archive"
+    # plain nnU-Net: its installer, then nnUNetv2_predict with the kit's trainer classes on its path
+    env = nnunet_environment(tmp_path, tmp_path / "results", threads=2, data_workers=0, deterministic=True)
+    installed = subprocess.run([_nnunet_cli("nnUNetv2_install_pretrained_model_from_zip"), str(exported)],
+                               env=env, capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stderr
+    plain = subprocess.run([_nnunet_cli("nnUNetv2_predict"), "-i", str(_images(demo_out)), "-o",
+                            str(tmp_path / "plain"), "-d", "999", "-c", "3d_fullres", "-tr",
+                            "SegbookSTUNetTrainer_S_ft", "-f", "all", "-chk", "checkpoint_final.pth", "--disable_tta",
+                            "-npp", "1", "-nps", "1", "-device", "cpu", "--disable_progress_bar"],
+                           env=env, capture_output=True, text=True, timeout=600)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    for path in sorted((tmp_path / "plain").glob("*.nii.gz")):
+        mine, geometry = _array(tmp_path / "ours" / path.name)
+        theirs, their_geometry = _array(path)
+        assert geometry == their_geometry and np.mean(mine == theirs) > 0.999, path.name
+
+
+@pytest.mark.parametrize("damage", ["altered", "added", "removed"])
+def test_a_tampered_export_is_refused_before_anything_is_loaded(exported, demo_out, tmp_path, damage):
+    with zipfile.ZipFile(exported) as source, zipfile.ZipFile(tmp_path / "bad.zip", "w") as bad:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename.endswith("plans.json") and damage == "altered":
+                data = data.replace(b"3d_fullres", b"3d_fullreZ", 1)
+            if info.filename.endswith("dataset.json") and damage == "removed":
+                continue
+            bad.writestr(info, data)
+        if damage == "added":
+            bad.writestr(info.filename.rsplit("/", 1)[0] + "/fold_all/extra.py", b"print('hello')\n")
+    result = run_segbook("predict", str(tmp_path / "bad.zip"), str(_images(demo_out)), str(tmp_path / "pred"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "does not match its SHA256SUMS" in result.stderr and "differs: " in result.stdout
+    assert not list((tmp_path / "pred").glob("*.nii.gz"))
+
+
+def test_a_dicom_series_is_predicted_on_its_grid_and_as_a_dicom_seg(predicted, demo_runs, demo_out, tmp_path):
+    """The same voxels as a DICOM MR series (files named in no slice order): the NIfTI prediction equals
+    the NIfTI input's, and the DICOM-SEG references the series, frame by source instance."""
+    import highdicom as hd  # noqa: PLC0415
+    import pydicom  # noqa: PLC0415
+
+    from tests.helpers.dicom_writer import write_ct_series  # noqa: PLC0415
+
+    folder, _ = predicted
+    image = sitk.ReadImage(str(_images(demo_out) / "demo_001_0000.nii.gz"))
+    files = write_ct_series(sitk.GetArrayFromImage(image), tmp_path / "dicom" / "series", patient_id="P1",
+                            spacing=image.GetSpacing(), origin=image.GetOrigin(), modality="MR")
+    uid = str(pydicom.dcmread(files[0]).SeriesInstanceUID)
+    result = run_segbook("predict", str(demo_runs["ft"]), str(tmp_path / "dicom"), str(tmp_path / "pred"),
+                         "--output-format", "dicom-seg")
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "pred" / "predict_receipt.json").read_text())
+    assert list(record["cases"]) == [uid] and record["cases"][uid]["dicom_seg"]["file"] == f"{uid}.seg.dcm"
+    ours, geometry = _array(tmp_path / "pred" / f"{uid}.nii.gz")
+    theirs, their_geometry = _array(folder / "demo_001.nii.gz")
+    assert np.array_equal(ours, theirs)
+    assert np.allclose(geometry[0], their_geometry[0]) and np.allclose(geometry[1], their_geometry[1])
+    seg = hd.seg.segread(tmp_path / "pred" / f"{uid}.seg.dcm")
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == uid
+    assert [item.SegmentLabel for item in seg.SegmentSequence] == ["organ", "lesion"]
+    sops = [str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in files]
+    for number, value in ((1, 1), (2, 2)):
+        mask = seg.get_pixels_by_source_instance(sops, segment_numbers=[number], combine_segments=False,
+                                                 assert_missing_frames_are_empty=True)[..., 0]
+        assert np.array_equal(mask.astype(bool), ours == value), number
+    nifti_only = run_segbook("predict", str(demo_runs["ft"]), str(_images(demo_out)), str(tmp_path / "x"),
+                             "--output-format", "dicom-seg")
+    assert nifti_only.returncode == 2 and "needs DICOM series" in nifti_only.stderr

@@ -131,7 +131,7 @@ def test_html_is_self_contained_and_markdown_has_the_tables(out_root):
     markdown = (out_root / "report" / "report.md").read_text()
     assert "## By dataset size" in markdown and "| task_id | dataset |" in markdown
     assert "![Ours vs paper](ours_vs_paper.png)" in markdown
-    assert "![Paired comparisons per dataset](comparisons.png)" in markdown
+    assert "comparisons.csv)](comparisons.png)" in markdown  # the forest plot, after the summary
 
 
 def test_mixed_versions_locks_and_duplicates_warn_and_show_columns(out_root, metrics_by_erosion, tmp_path):
