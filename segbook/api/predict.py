@@ -18,12 +18,11 @@ from pathlib import Path
 
 from segbook.core.errors import Differences, InvalidInput, OutputBlocked, UsageProblem
 from segbook.core.fsio import atomic_write_json, ensure_writable_dir
-from segbook.core.hashing import image_content_hash
+from segbook.core.hashing import image_content_hash, sha256_file
 from segbook.core.layout import CASE_FILE_ENDING
 from segbook.core.locks import exclusive, lock_path
 from segbook.core.progress import Progress
 from segbook.core.settings import Settings
-from segbook.predict.archive import file_sha256
 
 WORK_DIR = ".segbook-predict"  # inside OUTPUT: staging, the child's job file and log
 
@@ -105,7 +104,7 @@ def _already_done(record: dict | None, case, output_file: Path) -> bool:
         return False
     seg = entry.get("dicom_seg")
     if seg is not None and not (isinstance(seg, dict) and (output_file.parent / str(seg.get("file"))).is_file()
-                                and file_sha256(output_file.parent / str(seg["file"])) == seg.get("sha256")):
+                                and sha256_file(output_file.parent / str(seg["file"])) == seg.get("sha256")):
         return False
     return {k: entry.get(k) for k in ("inputs", "output", "output_hash")} == _case_entry(case, output_file)
 
@@ -187,7 +186,7 @@ def _run_child(request, models, todo, output: Path, device: str, record, progres
         if request.output_format == "dicom-seg":
             seg = write_dicom_seg(target, series_of[case_id], models[0].labels, output / f"{case_id}.seg.dcm",
                                   version=__version__)
-            entry["dicom_seg"] = {"file": seg.name, "sha256": file_sha256(seg)}
+            entry["dicom_seg"] = {"file": seg.name, "sha256": sha256_file(seg)}
         record.add(case_id, entry)
 
     env = nnunet_environment(work, work, threads=threads or None, data_workers=0, deterministic=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from segbook.core import crashlog
-from segbook.core.protocol import SEED_MAX, SEED_MIN, TrainingOptions, allowed_types, flag_of, option_fields
+from segbook.core.protocol import TrainingOptions, allowed_types, flag_of, option_fields
 from segbook.core.settings import Settings, load_settings
 
 
@@ -86,10 +86,7 @@ def _click_option(f, **overrides):
         decls, kind = [flag_of(f.name)], click.FloatRange(min=meta["minimum"], max=meta["maximum"])
     else:
         decls, kind = [flag_of(f.name)], click.IntRange(meta["minimum"], meta["maximum"])
-    help_text = meta["help"]
-    if f.name == "seed":
-        help_text += f" {SEED_MIN} to {SEED_MAX}."
-    settings = {"type": kind, "default": default, "show_default": default is not None, "help": help_text}
+    settings = {"type": kind, "default": default, "show_default": default is not None, "help": meta["help"]}
     settings.update(overrides)
     if kind is None:
         settings.pop("type")

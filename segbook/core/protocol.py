@@ -52,7 +52,8 @@ class TrainingOptions:
     epochs: int = _option(PROTOCOL_EPOCHS, "Training epochs (SegBook protocol: 1000).", minimum=1)
     iterations_per_epoch: int = _option(PROTOCOL_ITERATIONS, "Training iterations per epoch (SegBook protocol: "
                                                              "250).", minimum=1)
-    seed: int = _option(DEFAULT_SEED, "The one seed every RNG is derived from (recorded in the receipt).",
+    seed: int = _option(DEFAULT_SEED, "The one seed every RNG is derived from (recorded in the receipt). "
+                                      f"{SEED_MIN} to {SEED_MAX}.",
                         minimum=SEED_MIN, maximum=SEED_MAX, same_run=False)
     deterministic: bool = _option(True, "Seed every RNG, deterministic kernels, fixed threads and batch order: "
                                         "two runs give bit-identical weights and predictions on the same device "

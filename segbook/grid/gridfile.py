@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from segbook.core.errors import InputMissing, InvalidInput
@@ -154,8 +154,3 @@ def _settings(values: dict, path: Path, written: str) -> GridSettings:
     if written == "segbook-grid/1" and values.get("checkpoint_minutes", 0) is None:
         values["checkpoint_minutes"] = DEFAULT_CHECKPOINT_MINUTES  # format 1's null: finetune's default
     return GridSettings(out_root, trust, options_from_values(values, str(path), prefix="@"))
-
-
-def with_options(settings: GridSettings, **changes) -> GridSettings:
-    """The same settings with some TrainingOptions changed (tests and tools)."""
-    return replace(settings, options=replace(settings.options, **changes))

@@ -23,7 +23,7 @@ from segbook.core import childreport
 from segbook.core.errors import Differences, InvalidInput, SegbookError
 
 
-def _load_models(models: list[dict]) -> tuple[list[dict], dict]:
+def _load_models(models: list[dict]) -> list[dict]:
     from segbook.models.checkpoint import read_training_checkpoint, weights_tensor_hash  # noqa: PLC0415
 
     checkpoints = []
@@ -38,33 +38,14 @@ def _load_models(models: list[dict]) -> tuple[list[dict], dict]:
                               f"({model['tensor_sha256'][:12]})", hint="the checkpoint changed after training: "
                               "retrain the cell, or restore the file")
         checkpoints.append(checkpoint)
-    return checkpoints, json.loads((Path(models[0]["folder"]) / "plans.json").read_text())
+    return checkpoints
 
 
 def build_predictor(models: list[dict], *, tta: bool, device: str):
-    import torch  # noqa: PLC0415
-    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor  # noqa: PLC0415
-    from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name  # noqa: PLC0415
-    from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels  # noqa: PLC0415
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager  # noqa: PLC0415
+    from segbook.nnunet.safe_predict import predictor_from  # noqa: PLC0415
 
-    checkpoints, plans_json = _load_models(models)
-    plans = PlansManager(plans_json)
-    dataset_json = json.loads((Path(models[0]["folder"]) / "dataset.json").read_text())
-    first = checkpoints[0]
-    configuration = plans.get_configuration(first["init_args"]["configuration"])
-    trainer_class = recursive_find_trainer_class_by_name(models[0]["trainer"])
-    network = trainer_class.build_network_architecture(
-        plans, configuration, determine_num_input_channels(plans, configuration, dataset_json),
-        plans.get_label_manager(dataset_json).num_segmentation_heads, enable_deep_supervision=False)
-    network.load_state_dict(first["network_weights"])
-    # nnU-Net's defaults (nnUNetv2_predict): half-patch steps, Gaussian weighting, mirroring unless --no-tta
-    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=tta,
-                                perform_everything_on_device=True, device=torch.device(device),
-                                verbose=False, verbose_preprocessing=False, allow_tqdm=False)
-    predictor.manual_initialization(network, plans, configuration, [c["network_weights"] for c in checkpoints],
-                                    dataset_json, models[0]["trainer"], first.get("inference_allowed_mirroring_axes"))
-    return predictor
+    return predictor_from(Path(models[0]["folder"]), _load_models(models), models[0]["trainer"], tta=tta,
+                          device=device)
 
 
 def predict_case(predictor, files: list[str], truncated_output: str) -> None:

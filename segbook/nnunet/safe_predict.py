@@ -22,13 +22,34 @@ from pathlib import Path
 from segbook.core.errors import InputMissing, InvalidInput, SegbookError
 
 
-def _build(model_folder: Path, fold: str, trainer: str, device: str):
+def predictor_from(model_folder: Path, checkpoints: list[dict], trainer: str, *, tta: bool, device: str):
+    """nnU-Net's predictor over checkpoints already read weights-only (one per fold: nnU-Net averages their
+    softmax), the network built through the trainer class, with nnU-Net's defaults (half-patch steps,
+    Gaussian weighting; mirroring unless `tta` is off)."""
     import torch  # noqa: PLC0415
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor  # noqa: PLC0415
     from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name  # noqa: PLC0415
     from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels  # noqa: PLC0415
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager  # noqa: PLC0415
 
+    plans = PlansManager(json.loads((model_folder / "plans.json").read_text()))
+    dataset_json = json.loads((model_folder / "dataset.json").read_text())
+    first = checkpoints[0]
+    configuration = plans.get_configuration(first["init_args"]["configuration"])
+    trainer_class = recursive_find_trainer_class_by_name(trainer)
+    network = trainer_class.build_network_architecture(
+        plans, configuration, determine_num_input_channels(plans, configuration, dataset_json),
+        plans.get_label_manager(dataset_json).num_segmentation_heads, enable_deep_supervision=False)
+    network.load_state_dict(first["network_weights"])
+    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=tta,
+                                perform_everything_on_device=True, device=torch.device(device),
+                                verbose=False, verbose_preprocessing=False, allow_tqdm=False)
+    predictor.manual_initialization(network, plans, configuration, [c["network_weights"] for c in checkpoints],
+                                    dataset_json, trainer, first.get("inference_allowed_mirroring_axes"))
+    return predictor
+
+
+def _build(model_folder: Path, fold: str, trainer: str, device: str):
     from segbook.models.checkpoint import read_training_checkpoint  # noqa: PLC0415
 
     path = model_folder / f"fold_{fold}" / "checkpoint_final.pth"
@@ -38,20 +59,7 @@ def _build(model_folder: Path, fold: str, trainer: str, device: str):
     if checkpoint.get("trainer_name") != trainer:
         raise InvalidInput(f"{path} was written by {checkpoint.get('trainer_name')!r}, not {trainer}",
                            hint="pass --force to start the run over")
-    plans = PlansManager(json.loads((model_folder / "plans.json").read_text()))
-    dataset_json = json.loads((model_folder / "dataset.json").read_text())
-    configuration = plans.get_configuration(checkpoint["init_args"]["configuration"])
-    trainer_class = recursive_find_trainer_class_by_name(trainer)
-    network = trainer_class.build_network_architecture(
-        plans, configuration, determine_num_input_channels(plans, configuration, dataset_json),
-        plans.get_label_manager(dataset_json).num_segmentation_heads, enable_deep_supervision=False)
-    network.load_state_dict(checkpoint["network_weights"])
-    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
-                                perform_everything_on_device=True, device=torch.device(device),
-                                verbose=False, verbose_preprocessing=False, allow_tqdm=False)
-    predictor.manual_initialization(network, plans, configuration, [checkpoint["network_weights"]],
-                                    dataset_json, trainer, checkpoint.get("inference_allowed_mirroring_axes"))
-    return predictor
+    return predictor_from(model_folder, [checkpoint], trainer, tta=True, device=device)
 
 
 def main(args: list[str] | None = None) -> int:

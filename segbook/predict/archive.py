@@ -14,27 +14,18 @@ and checks every file against SHA256SUMS, none missing and none extra, before an
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import zipfile
 from pathlib import Path
 
 from segbook.core.errors import Differences, InvalidInput, OutputBlocked
+from segbook.core.hashing import sha256_bytes, sha256_file
 
 SUMS = "SHA256SUMS"
 CARD = "MODEL_CARD.md"
 FOLD_RECEIPT = "segbook_receipt.json"
-_BLOCK = 1 << 20
 MAX_SUMS_BYTES = 1 << 20  # a SHA256SUMS line per file: a few hundred bytes for a five-fold model
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while block := stream.read(_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def members_of(models, card: str) -> dict[str, Path | bytes]:
@@ -49,7 +40,7 @@ def members_of(models, card: str) -> dict[str, Path | bytes]:
     members[f"{root}/{CARD}"] = card.encode("utf-8")
     lines = []
     for name, source in sorted(members.items()):
-        digest = hashlib.sha256(source).hexdigest() if isinstance(source, bytes) else file_sha256(source)
+        digest = sha256_bytes(source) if isinstance(source, bytes) else sha256_file(source)
         lines.append(f"{digest}  {name[len(root) + 1:]}\n")
     members[f"{root}/{SUMS}"] = "".join(lines).encode("utf-8")
     return members
@@ -106,8 +97,9 @@ def checked_model_root(unpacked: Path, archive: Path) -> Path:
     problems = [f"{name}: not in {SUMS}" for name in sorted(present - set(sums))]
     problems += [f"{name}: listed in {SUMS}, missing" for name in sorted(set(sums) - present)]
     problems += [f"{name}: outside the model folder" for name in stray]
-    problems += [f"{name}: sha256 {file_sha256(root / name)[:16]}, {SUMS} says {sums[name][:16]}"
-                 for name in sorted(present & set(sums)) if file_sha256(root / name) != sums[name]]
+    found = {name: sha256_file(root / name) for name in sorted(present & set(sums))}  # each file read once
+    problems += [f"{name}: sha256 {digest[:16]}, {SUMS} says {sums[name][:16]}"
+                 for name, digest in found.items() if digest != sums[name]]
     if problems:
         raise Differences(f"{archive} does not match its {SUMS} ({len(problems)} problem(s)): nothing was loaded",
                           hint="the archive was altered or damaged: get it again from whoever exported it",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segbook.core.errors import InvalidInput, UsageProblem
+from segbook.core.hashing import sha256_file
 from segbook.core.receipt import load_receipt
 from segbook.verify import check_files, receipt_path
 from segbook.verify.parts import receipt_parts
@@ -53,52 +54,49 @@ class TrainedModel:
                 "verified": verified}
 
 
+def _dataset_json(model_folder: Path, where: Path, hint: str | None = None) -> dict:
+    try:
+        return json.loads((model_folder / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"{where} has no readable dataset.json ({type(exc).__name__})", hint=hint) from None
+
+
+def _from_receipt(receipt: dict, receipt_file: Path, source: Path, fold: str, model_folder: Path, checkpoint: Path,
+                  tensor_sha256: str, dataset_json: dict) -> TrainedModel:
+    """The model a receipt describes; where its files are is the caller's (a run folder or an archive)."""
+    configuration = receipt.get("configuration") or {}
+    task_id = str((receipt.get("dataset") or {}).get("task_id"))
+    return TrainedModel(source, receipt_file, sha256_file(receipt_file), task_id, str(configuration.get("name")),
+                        str((configuration.get("plan") or {}).get("plans_name") or "nnUNetPlans"),
+                        str(configuration.get("trainer")), fold, model_folder, checkpoint, tensor_sha256,
+                        dataset_json, _threads(receipt))
+
+
 def locate_model(run: Path) -> TrainedModel:
     """The model a run folder (or its receipt.json) holds; InputMissing / InvalidInput (65) otherwise."""
-    import hashlib  # noqa: PLC0415
-
     path = receipt_path(Path(run))
     receipt = load_receipt(path)
     parts = receipt_parts(receipt, path)
-    configuration = receipt.get("configuration") or {}
-    plan = configuration.get("plan") or {}
     model_folder = parts.weights_file.parent.parent
-    try:
-        dataset_json = json.loads((model_folder / "dataset.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"{model_folder} has no readable dataset.json ({type(exc).__name__})",
-                           hint="the run folder is incomplete: run the cell again") from None
-    return TrainedModel(parts.run_dir, path, hashlib.sha256(path.read_bytes()).hexdigest(),
-                        str((receipt.get("dataset") or {}).get("task_id")), str(configuration.get("name")),
-                        str(plan.get("plans_name") or "nnUNetPlans"), str(configuration.get("trainer")),
-                        str(configuration.get("fold")), model_folder, parts.weights_file, parts.final_weights,
-                        dataset_json, _threads(receipt))
+    dataset_json = _dataset_json(model_folder, model_folder, hint="the run folder is incomplete: run the cell again")
+    return _from_receipt(receipt, path, parts.run_dir, str((receipt.get("configuration") or {}).get("fold")),
+                         model_folder, parts.weights_file, parts.final_weights, dataset_json)
 
 
 def archived_models(root: Path, archive: Path) -> list[TrainedModel]:
     """The folds in a checked archive's model folder (segbook.predict.archive), each from its receipt."""
-    import hashlib  # noqa: PLC0415
-
     from segbook.core.receipt import read_receipt_json  # noqa: PLC0415
     from segbook.predict.archive import FOLD_RECEIPT  # noqa: PLC0415
 
-    try:
-        dataset_json = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"{archive} has no readable dataset.json ({type(exc).__name__})") from None
+    dataset_json = _dataset_json(root, archive)
     models = []
     for receipt_file in sorted(root.glob(f"fold_*/{FOLD_RECEIPT}")):
         receipt = read_receipt_json(receipt_file)
-        configuration = receipt.get("configuration") or {}
         weights = (receipt.get("hashes") or {}).get("final_weights")
-        if not isinstance(weights, str) or not isinstance(configuration.get("trainer"), str):
+        if not isinstance(weights, str) or not isinstance((receipt.get("configuration") or {}).get("trainer"), str):
             raise InvalidInput(f"{archive}: {receipt_file.relative_to(root)} names no trainer or final weights")
-        models.append(TrainedModel(
-            archive, receipt_file, hashlib.sha256(receipt_file.read_bytes()).hexdigest(),
-            str((receipt.get("dataset") or {}).get("task_id")), str(configuration.get("name")),
-            str((configuration.get("plan") or {}).get("plans_name") or "nnUNetPlans"), configuration["trainer"],
-            receipt_file.parent.name.removeprefix("fold_"), root, receipt_file.parent / "checkpoint_final.pth",
-            weights, dataset_json, _threads(receipt)))
+        models.append(_from_receipt(receipt, receipt_file, archive, receipt_file.parent.name.removeprefix("fold_"),
+                                    root, receipt_file.parent / "checkpoint_final.pth", weights, dataset_json))
     if not models:
         raise InvalidInput(f"{archive} holds no fold with a receipt", hint="make it with `segbook export`")
     return models
