@@ -63,7 +63,8 @@ bench-gpu: install ## the one GPU script (< 8 min on one H200): STU-Net S/B/L/H 
 -include mk/*.mk
 
 # Debian packages the container, Slurm and browser tests need (root; CI runs this first).
-TEST_DEBS := podman runc debootstrap uidmap slirp4netns fuse-overlayfs slurm-wlm munge chromium
+TEST_DEBS := podman runc debootstrap uidmap slirp4netns fuse-overlayfs squashfs-tools squashfuse siftool \
+	slurm-wlm munge chromium
 
 test-deps: ## install the Debian packages the container tests need (root)
 	apt-get update -qq

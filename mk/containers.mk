@@ -5,6 +5,7 @@
 #   ENGINE=podman|docker   BASE_IMAGE=...   IMAGE=segbook:<version>   PODMAN_RUNTIME=runc   TARGET=runtime
 #   WEIGHTS_DIR=folder of .model files (image-weights)   DEBIAN_MIRROR=... (base-image)
 #   REPRO_ARGS=... extra arguments of scripts/repro_check.py (e.g. --skip-build --keep)
+#   SIF=build/segbook.sif   SIF_GZIP_LEVEL=1 (squashfs gzip level when Apptainer is missing: 9 = Apptainer's default)
 # ENGINE=docker uses the Docker CLI against the API DOCKER_HOST names (Docker Engine, or Podman's
 # `podman system service`): see docs/ci.md for what runs where.
 
@@ -24,6 +25,7 @@ CONTEXT       ?= build/container-context
 MANIFESTS_DIR ?= manifests
 WEIGHTS_DIR   ?=
 SIF           ?= build/segbook.sif
+SIF_GZIP_LEVEL ?= 1
 HOST_CA       ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
 # local wheel folders (this project's machines have them); mounted read-only for pip's find-links
 FIND_LINKS_DIRS ?= $(wildcard /opt/pypi/files /opt/pypi-more/files /opt/wheels)
@@ -69,17 +71,20 @@ image-weights: $(if $(filter $(LOCAL_BASE),$(BASE_IMAGE)),base-image) container-
 		--build-arg WEIGHTS_LABEL="$$(cd $(CONTEXT)/weights && ls *.model | tr '\n' ' ' | sed 's/ $$//')" \
 		-t $(WEIGHTS_IMAGE) -f containers/Dockerfile $(CONTEXT)
 
-sif: ## Apptainer SIF from the built image (needs apptainer; saves the image as a docker-archive first)
-	@command -v apptainer >/dev/null 2>&1 || { \
-		echo "error: apptainer is not installed on this machine (no Debian package exists for it)"; \
-		echo "hint: on a machine with apptainer: $(ENGINE) save --format docker-archive -o segbook.tar $(IMAGE)"; \
-		echo "      then: apptainer build --build-arg ARCHIVE=segbook.tar segbook.sif containers/segbook.def"; \
-		exit 78; }
+# With Apptainer: its own build from a docker-archive of the image. Without it (Debian has no package):
+# scripts/build_sif.py packs the same image with squashfs-tools and siftool (docs/containers.md).
+sif: ## Apptainer SIF from the built image (Apptainer if installed, else squashfs-tools + siftool; SIF=..., SIF_GZIP_LEVEL=1-9)
 	mkdir -p $(dir $(SIF))
-	$(ENGINE) save --format docker-archive -o build/segbook-image.tar $(IMAGE)
-	apptainer build --force --build-arg ARCHIVE=build/segbook-image.tar $(SIF) containers/segbook.def
+	@if command -v apptainer >/dev/null 2>&1; then \
+		set -x; $(ENGINE) save --format docker-archive -o build/segbook-image.tar $(IMAGE) && \
+		apptainer build --force --build-arg ARCHIVE=build/segbook-image.tar $(SIF) containers/segbook.def; \
+	else \
+		echo "apptainer is not installed: building $(SIF) with squashfs-tools + siftool (scripts/build_sif.py)"; \
+		$(VENV_PYTHON) scripts/build_sif.py --engine $(ENGINE) --image $(IMAGE) --out $(SIF) \
+			--gzip-level $(SIF_GZIP_LEVEL) --force; \
+	fi
 
-repro-check: ## Build the image, run the demo natively + in a container + Apptainer-style; all hashes must agree
+repro-check: ## Build the image and the SIF, run the demo natively + in the image + from the SIF; all hashes must agree
 	$(VENV_PYTHON) scripts/repro_check.py --engine $(ENGINE) --podman-runtime $(PODMAN_RUNTIME) \
 		--image $(IMAGE) --base-image $(BASE_IMAGE) $(REPRO_ARGS)
 

@@ -1,22 +1,27 @@
 #!/usr/bin/env python3
-"""Reproduction check: the same deterministic run natively, in a container, and the way Apptainer runs it.
+"""Reproduction check: the same deterministic run natively, in a container, and from the Apptainer SIF.
 
 1. builds the image (make image: Podman with runc on the debootstrap base, or `--engine docker`: the
-   Docker CLI against the Docker API that DOCKER_HOST names; layers are cached);
+   Docker CLI against the Docker API that DOCKER_HOST names; layers are cached) and, with Podman,
+   the SIF from it (make sif: Apptainer, or squashfs-tools + siftool where Apptainer is missing);
 2. makes a small pre-trained STU-Net-S checkpoint (official v1 format) to mount read-only at /weights;
 3. runs `segbook finetune Demo` (deterministic, tiny schedule, CPU) three times:
    native (this checkout's venv); in the container through run.sh (--network none --read-only
-   --tmpfs /tmp, an arbitrary uid 4242); Apptainer-style (host uid, read-only image, only the
-   image's environment, HOME pointing at a folder that does not exist, explicit binds), both with
-   the engine's CLI (see scripts/repro_engine.py and docs/ci.md);
+   --tmpfs /tmp, an arbitrary uid 4242); and the third leg, the way Apptainer runs it (host uid,
+   read-only root, a clean environment, HOME pointing at a folder that does not exist, explicit
+   binds). With Podman that leg ("sif") runs the SIF file itself: its squashfs partition mounted
+   from the file (squashfuse at the offset `siftool list` gives) and its own
+   /.singularity.d/actions/run, so the file a cluster user copies is the file this check ran. With
+   `--engine docker` (or --no-sif) it runs the image instead ("apptainer-like": see
+   scripts/repro_engine.py and docs/ci.md);
 4. compares every hash of the three receipts (split, plans, pre-trained weights, final weights, each
    prediction) and re-checks each receipt against its files with `segbook verify`;
 5. writes WORK/summary.json and WORK/summary.md (the table, the verdict, timings) and a report of
    the three receipts in WORK/report/ (what CI uploads).
 Exit 0 when everything agrees, 1 when a hash differs (the table says which), 78 when the
-environment cannot run the check (no engine, no Docker API, build failed).
+environment cannot run the check (no engine, no Docker API, no SIF tools, build failed).
 
-Usage: scripts/repro_check.py [--engine podman|docker] [--skip-build] [--work DIR] [--keep] ...
+Usage: scripts/repro_check.py [--engine podman|docker] [--skip-build] [--sif FILE | --no-sif] [--work DIR] ...
 """
 
 from __future__ import annotations
@@ -34,15 +39,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import repro_engine  # the sibling module, found from this script's folder
 
+from segbook.core.hashing import sha256_file
 from segbook.verify.compared import compared_hashes, union_of_names
 
 REPO = Path(__file__).resolve().parents[1]
 EXIT_DIFFERENCES, EXIT_ENVIRONMENT = 1, 78
 
 
-def run_names(runner: str) -> tuple[str, str, str]:
-    """Column names: native, the CLI that ran the container (podman or docker), apptainer-like."""
-    return ("native", runner, "apptainer-like")
+def run_names(runner: str, sif: bool = True) -> tuple[str, str, str]:
+    """Column names: native, the CLI that ran the container (podman or docker), then the Apptainer leg:
+    "sif" (the SIF's own file system) or "apptainer-like" (the image, run as Apptainer would)."""
+    return ("native", runner, "sif" if sif else "apptainer-like")
 
 
 RUNS = run_names("podman")
@@ -111,19 +118,21 @@ def compare(receipts: dict[str, dict]) -> list[str]:
     return [row["hash"] for row in hash_rows(receipts) if not row["agree"]]
 
 
-def expected_kinds(runner: str) -> dict[str, str]:
-    """run.sh names the engine; a plain run of the image says "container" (the image's default)."""
-    return {runner: runner, "apptainer-like": "container"}
+def expected_runtimes(runner: str, image_id: str, sif_digest: str | None) -> dict[str, tuple[str, str]]:
+    """Run name -> the runtime kind and digest its receipt must record. run.sh names the engine; a plain
+    run of the image says "container" (the image's default); the SIF says apptainer and its file's sha256."""
+    third = ("sif", ("apptainer", sif_digest)) if sif_digest else ("apptainer-like", ("container", image_id))
+    return {runner: (runner, image_id), third[0]: third[1]}
 
 
-def check_runtime_record(receipts: dict[str, dict], image_id: str, runner: str = "podman") -> list[str]:
-    """The container receipts must say where they ran: runtime kind and the image's digest."""
+def check_runtime_record(receipts: dict[str, dict], expected: dict[str, tuple[str, str]]) -> list[str]:
+    """The container receipts must say where they ran: runtime kind and the image's (or SIF's) digest."""
     problems = []
-    for name, kind in expected_kinds(runner).items():
+    for name, (kind, digest) in expected.items():
         runtime = receipts[name].get("runtime", {})
-        if runtime.get("kind") != kind or runtime.get("image_digest") != image_id:
+        if runtime.get("kind") != kind or runtime.get("image_digest") != digest:
             problems.append(f"{name} receipt records runtime {runtime.get('kind')!r} digest "
-                            f"{runtime.get('image_digest')!r}, expected {kind} {image_id}")
+                            f"{runtime.get('image_digest')!r}, expected {kind} {digest}")
     return problems
 
 
@@ -138,7 +147,11 @@ def parse_args(argv):
     parser.add_argument("--work", type=Path, default=REPO / "build" / "repro-check")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=2)
-    parser.add_argument("--skip-build", action="store_true", help="use the image as it is")
+    parser.add_argument("--skip-build", action="store_true", help="use the image (and the SIF) as they are")
+    parser.add_argument("--sif", type=Path, default=REPO / "build" / "segbook.sif",
+                        help="the SIF the Apptainer leg runs (podman; built by make sif unless --skip-build)")
+    parser.add_argument("--no-sif", action="store_true",
+                        help="run the Apptainer leg from the image instead of the SIF (what --engine docker does)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (CI uploads it)")
     return parser.parse_args(argv)
 
@@ -161,9 +174,27 @@ def build_and_inspect(args, timings: dict) -> str:
     return found
 
 
-def run_all(args, runner: str, image_id: str, work: Path, timings: dict) -> dict[str, Path]:
+def sif_leg(args, timings: dict) -> str | None:
+    """The SIF's sha256 digest when the Apptainer leg runs the SIF (built first unless --skip-build), else None."""
+    if args.no_sif or args.engine != "podman":
+        return None
+    args.sif = args.sif.resolve()
+    if not args.skip_build:
+        make = ["make", "-f", "mk/containers.mk", "sif", f"IMAGE={args.image}", f"SIF={args.sif}"]
+        timings["sif"] = run(make, what="build the SIF (make sif)")
+    problem = repro_engine.sif_problem(args.engine, args.sif)
+    if problem:
+        log(f"error: {problem}")
+        sys.exit(EXIT_ENVIRONMENT)
+    digest = "sha256:" + sha256_file(args.sif)
+    log(f"SIF {args.sif} = {digest}")
+    return digest
+
+
+def run_all(args, runner: str, image_id: str, sif_digest: str | None, work: Path,
+            timings: dict) -> dict[str, Path]:
     """The three runs; returns run name -> its output folder."""
-    names = run_names(runner)
+    names = run_names(runner, sif=sif_digest is not None)
     outs = {name: work / name for name in names}
     weights = work / "weights"
     for folder in (*outs.values(), weights):
@@ -178,9 +209,16 @@ def run_all(args, runner: str, image_id: str, work: Path, timings: dict) -> dict
     env = dict(os.environ, SEGBOOK_PODMAN_RUNTIME=args.podman_runtime)
     timings[runner] = run([*run_sh, *finetune_args("/output", "/weights/demo_stunet_s.model", args)],
                           what=f"{runner} run (run.sh)", env=env)
-    app = repro_engine.apptainer_like(runner, args.podman_runtime, args.image, image_id, outs["apptainer-like"],
-                                      weights, finetune_args("/output", "/weights/demo_stunet_s.model", args))
-    timings["apptainer-like"] = run(app, what="apptainer-like run")
+    inside = finetune_args("/output", "/weights/demo_stunet_s.model", args)
+    if sif_digest is None:
+        app = repro_engine.apptainer_like(runner, args.podman_runtime, args.image, image_id, outs[names[2]],
+                                          weights, inside)
+        timings[names[2]] = run(app, what="apptainer-like run (the image)")
+        return outs
+    with repro_engine.mounted_sif(args.sif, work / "sif-root") as rootfs:
+        app = repro_engine.sif_run(runner, args.podman_runtime, args.sif, sif_digest, rootfs, outs[names[2]],
+                                   weights, inside)
+        timings[names[2]] = run(app, what="SIF run (its squashfs, its /.singularity.d/actions/run)")
     return outs
 
 
@@ -190,7 +228,8 @@ def write_outputs(work: Path, summary: dict, receipt_paths: dict, python: str) -
     names = list(receipt_paths)
     lines = [f"# Reproduction check: {summary['verdict']}", "",
              f"image `{summary['image']}` ({summary['image_id']}); built/inspected with {summary['engine']}, "
-             f"containers run with {summary['runner']}", "",
+             f"containers run with {summary['runner']}"
+             + (f"; SIF `{summary['sif']}` ({summary['sif_digest']})" if summary.get("sif") else ""), "",
              "| hash | " + " | ".join(names) + " | agree |", "|---|" + "---|" * (len(names) + 1)]
     for row in summary["hashes"]:
         lines.append(f"| {row['hash']} | " + " | ".join(str(v or "MISSING")[:16] for v in row["values"])
@@ -216,14 +255,15 @@ def main(argv: list[str] | None = None) -> int:
             "through it with the docker CLI")
     timings: dict[str, float] = {}
     image_id = build_and_inspect(args, timings)
+    sif_digest = sif_leg(args, timings)
     work = args.work.resolve()
     shutil.rmtree(work, ignore_errors=True)
-    outs = run_all(args, runner, image_id, work, timings)
+    outs = run_all(args, runner, image_id, sif_digest, work, timings)
 
     receipt_paths = {name: receipt_of(out) for name, out in outs.items()}
     receipts = {name: json.loads(path.read_text()) for name, path in receipt_paths.items()}
     differing = compare(receipts)
-    problems = check_runtime_record(receipts, image_id, runner)
+    problems = check_runtime_record(receipts, expected_runtimes(runner, image_id, sif_digest))
     for name, path in receipt_paths.items():
         others = [str(p) for n, p in receipt_paths.items() if n != name]
         verify = [args.python, "-m", "segbook", "verify", str(path)] + [a for o in others for a in ("--against", o)]
@@ -235,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"problem: {problem}")
     verdict = "DIFFERENT" if differing or problems else "all hashes agree"
     summary = {"verdict": verdict, "engine": args.engine, "runner": runner, "image": args.image,
-               "image_id": image_id, "differing": differing, "problems": problems, "timings": timings,
+               "image_id": image_id, "sif": str(args.sif) if sif_digest else None, "sif_digest": sif_digest,
+               "differing": differing, "problems": problems, "timings": timings,
                "receipts": {n: str(p) for n, p in receipt_paths.items()}, "hashes": hash_rows(receipts)}
     write_outputs(work, summary, receipt_paths, args.python)
     if differing or problems:

@@ -45,7 +45,7 @@ def test_identical_receipts_agree(capsys):
 def test_one_differing_hash_is_named(capsys, path, label):
     script = load_script()
     receipts = {name: copy.deepcopy(RECEIPT) for name in script.RUNS}
-    target = receipts["apptainer-like"]
+    target = receipts["sif"]
     for key in path[:-1]:
         target = target[key]
     target[path[-1]] = "7" * 64
@@ -61,14 +61,28 @@ def test_missing_prediction_is_a_difference():
     assert script.compare(receipts) == ["prediction case_1"]
 
 
-def test_runtime_record_must_name_podman_and_the_image():
+def test_runtime_record_must_name_podman_and_the_image_and_apptainer_and_the_sif():
     script = load_script()
+    image, sif = "sha256:" + "1" * 64, "sha256:" + "5" * 64
     receipts = {name: copy.deepcopy(RECEIPT) for name in script.RUNS}
-    receipts["apptainer-like"]["runtime"]["kind"] = "container"  # the image's own default
-    assert script.check_runtime_record(receipts, "sha256:" + "1" * 64) == []
+    receipts["sif"]["runtime"] = {"kind": "apptainer", "image_digest": sif}
+    expected = script.expected_runtimes("podman", image, sif)
+    assert script.check_runtime_record(receipts, expected) == []
     receipts["podman"]["runtime"]["image_digest"] = None
+    receipts["sif"]["runtime"]["image_digest"] = image  # the image's digest is not the SIF's
+    assert len(script.check_runtime_record(receipts, expected)) == 2
+
+
+def test_without_a_sif_the_third_run_is_the_image_run_as_apptainer_would():
+    script = load_script()
+    image = "sha256:" + "1" * 64
+    assert script.run_names("docker", sif=False) == ("native", "docker", "apptainer-like")
+    receipts = {name: copy.deepcopy(RECEIPT) for name in script.run_names("docker", sif=False)}
+    receipts["docker"]["runtime"]["kind"] = "docker"
+    receipts["apptainer-like"]["runtime"]["kind"] = "container"  # the image's own default
+    assert script.check_runtime_record(receipts, script.expected_runtimes("docker", image, None)) == []
     receipts["apptainer-like"]["runtime"]["kind"] = "native"
-    assert len(script.check_runtime_record(receipts, "sha256:" + "1" * 64)) == 2
+    assert len(script.check_runtime_record(receipts, script.expected_runtimes("docker", image, None))) == 1
 
 
 def test_verify_against_and_repro_check_compare_the_same_hashes(tmp_path):

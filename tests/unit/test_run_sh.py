@@ -68,6 +68,11 @@ def test_missing_input_folder_exits_66(tmp_path):
                  "input folder")
 
 
+def test_missing_model_exits_66(tmp_path):
+    assert_error(run(["--model", str(tmp_path / "nope.zip"), "--", "predict", "/model/nope.zip", "/input", "/output/p"],
+                     tmp_path), 66, "model")
+
+
 def test_output_not_writable_by_the_mapped_uid_exits_73(tmp_path):
     out = tmp_path / "out"
     out.mkdir(mode=0o755)
@@ -126,11 +131,19 @@ def test_missing_image_exits_78(tmp_path):
     assert "make image" in proc.stderr
 
 
-def test_make_sif_says_clearly_when_apptainer_is_missing(tmp_path):
+def test_make_sif_without_apptainer_or_its_tools_says_what_to_install(tmp_path):
+    """No Apptainer: make sif builds with squashfs-tools + siftool; without those either, 78 and the packages."""
     if shutil.which("apptainer"):
         pytest.skip("apptainer is installed here")
-    proc = subprocess.run(["make", "-s", "-f", "mk/containers.mk", "sif"], cwd=REPO, capture_output=True,
-                          text=True, timeout=120, check=False)
-    assert proc.returncode != 0
-    assert "error: apptainer is not installed" in proc.stdout
-    assert "apptainer build --build-arg ARCHIVE=" in proc.stdout
+    env = tools_only_path(tmp_path)
+    for tool in ("make", "sh", "git", "rm", "mkdir"):
+        if shutil.which(tool) and not (tmp_path / "bin" / tool).exists():
+            (tmp_path / "bin" / tool).symlink_to(shutil.which(tool))
+    proc = subprocess.run(["make", "-s", "-f", "mk/containers.mk", "sif", f"SIF={tmp_path / 'out' / 'x.sif'}"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert proc.returncode != 0 and not (tmp_path / "out" / "x.sif").exists()
+    assert "apptainer is not installed: building" in proc.stdout
+    assert "error: mksquashfs, siftool not installed" in proc.stderr
+    assert "hint: apt-get install siftool squashfs-tools" in proc.stderr
+
+
