@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh: run the SegBook image with Docker, Podman or Apptainer, hardened, with the mount contract
 #   /input (host raw data, read-only)   /output (everything written)   /weights (read-only)
+#   /model (a trained model for `predict`, read-only)
 # It prints the command it runs, shows the container's /output paths as host paths, lists the
 # receipts, reports and demo PNG a run wrote, and returns the container's exit code.
 # Its own errors: one line `error: ...` and one `hint: ...`, with the kit's exit codes:
@@ -25,6 +26,8 @@ Options:
   --input DIR          host folder mounted read-only at /input
   --output DIR         host folder mounted at /output (default ./segbook-out; created if missing)
   --weights DIR        host folder with STU-Net checkpoints, mounted read-only at /weights
+  --model PATH         a trained model for `predict`, mounted read-only at /model: an exported zip
+                       (then /model/NAME.zip) or a folder (run folders, zips)
   --user UID:GID       uid:gid inside the container (docker/podman; default: yours). Apptainer always
                        runs as you.
   --gpu                give the container the GPUs (docker --gpus all, podman CDI, apptainer --nv)
@@ -38,6 +41,7 @@ Examples:
   ./run.sh --output out -- finetune Demo --model stunet-s --init scratch --epochs 2
   ./run.sh --gpu --input /data/Task09_Spleen --weights ~/stunet --output out -- \
       finetune Task009_Spleen --raw /input --model stunet-b
+  ./run.sh --model spleen.zip --input scans --output out -- predict /model/spleen.zip /input /output/pred
   ./run.sh --runtime apptainer --image segbook.sif --output out -- doctor
 
 Exit codes: the container's, or 2 usage, 66 input missing / no weights for a pre-trained run,
@@ -56,7 +60,7 @@ kit_version() {
 }
 
 # ---- arguments ---------------------------------------------------------------------------------
-runtime="" image="${SEGBOOK_IMAGE:-}" input="" output="segbook-out" weights="" user_spec="" gpu=0 dry_run=0
+runtime="" image="${SEGBOOK_IMAGE:-}" input="" output="segbook-out" weights="" model="" user_spec="" gpu=0 dry_run=0
 need_value() { [[ $# -ge 2 && -n $2 ]] || fail "$EX_USAGE" "$1 needs a value" "see ./run.sh --help"; }
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -65,6 +69,7 @@ while [[ $# -gt 0 ]]; do
         --input) need_value "$@"; input=$2; shift 2 ;;
         --output) need_value "$@"; output=$2; shift 2 ;;
         --weights) need_value "$@"; weights=$2; shift 2 ;;
+        --model) need_value "$@"; model=$2; shift 2 ;;
         --user) need_value "$@"; user_spec=$2; shift 2 ;;
         --gpu) gpu=1; shift ;;
         --dry-run) dry_run=1; shift ;;
@@ -107,6 +112,9 @@ fi
 if ! writable_by "$output"; then
     fail "$EX_CANTCREAT" "output folder '$output' is not writable by uid $uid (gid $gid) that the container runs as" \
         "chown/chmod the folder for that uid, or pass --user with a uid that owns it"
+fi
+if [[ -n $model && ! -e $model ]]; then
+    fail "$EX_NOINPUT" "model '$model' does not exist" "pass an exported zip (segbook export) or a folder of runs"
 fi
 if [[ -n $weights && ! -d $weights ]]; then
     fail "$EX_NOINPUT" "weights folder '$weights' does not exist" "pass the folder holding the STU-Net .model files"
@@ -185,6 +193,9 @@ abs() { (cd "$1" && pwd -P); }
 builder=(--engine "$runtime" --image "$image" --mount "$(abs "$output"):/output:rw")
 [[ -n $input ]] && builder+=(--mount "$(abs "$input"):/input:ro")
 [[ -n $weights ]] && builder+=(--mount "$(abs "$weights"):/weights:ro")
+if [[ -f $model ]]; then  # one file: its folder is mounted, so the file is /model/<its name>
+    builder+=(--mount "$(abs "$(dirname "$model")"):/model:ro")
+elif [[ -n $model ]]; then builder+=(--mount "$(abs "$model"):/model:ro"); fi
 builder+=(--env "SEGBOOK_RUNTIME=$runtime" --env "SEGBOOK_IMAGE=$image" --env "SEGBOOK_IMAGE_DIGEST=$image_digest")
 if [[ $runtime == apptainer ]]; then builder+=(--binary "$(apptainer_cmd)"); else builder+=(--user "$uid:$gid"); fi
 [[ $gpu == 1 ]] && builder+=(--gpu)

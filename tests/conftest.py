@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, make_value, require_tool
+from tests.helpers import REPO, TINY, make_value, require_tool, run_segbook
 
 TESTS = Path(__file__).resolve().parent
 ISOLATED_PREFIXES = ("SEGBOOK_", "nnUNet_")
@@ -172,3 +172,31 @@ def image(podman) -> str:
                           check=False, timeout=3600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return make_value("IMAGE")
+
+
+@pytest.fixture(scope="session")
+def sif(image, tmp_path_factory) -> Path:
+    """The SIF of that image, built once with `make sif` (squashfs-tools + siftool where Apptainer is missing)."""
+    for tool, package in (("mksquashfs", "squashfs-tools"), ("siftool", "siftool"), ("squashfuse", "squashfuse")):
+        require_tool(tool, f"Debian package {package}")
+    path = tmp_path_factory.mktemp("sif") / "segbook.sif"
+    proc = subprocess.run(["make", "-f", "mk/containers.mk", "sif", f"IMAGE={image}", f"SIF={path}"], cwd=REPO,
+                          capture_output=True, text=True, check=False, timeout=3600)
+    assert proc.returncode == 0 and path.is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    return path
+
+
+# ---- one tiny demo run (pre-train, fine-tune, scratch), shared by the integration and container tests --
+
+@pytest.fixture(scope="session")
+def demo_out(tmp_path_factory) -> Path:
+    """An output root where the tiny demo ran once (pre-train, fine-tune and scratch)."""
+    out = tmp_path_factory.mktemp("demo")
+    run_segbook("demo", "--out", str(out), "--pretrain-steps", "2", *TINY, check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_runs(demo_out) -> dict[str, Path]:
+    runs = demo_out / "runs" / "Task999_SegBookDemo"
+    return {"ft": runs / "stunet-s_ft", "scratch": runs / "stunet-s_scratch"}

@@ -39,6 +39,7 @@ class PredictRequest:
     force: bool = False  # replace what OUTPUT holds
     verbose: bool = False
     command: list[str] = field(default_factory=list)
+    folds: tuple[str, ...] = ()  # the folds to ensemble, among MODEL's (empty: all)
 
 
 @dataclass(frozen=True)
@@ -60,18 +61,18 @@ def _archived(archive: Path, work: Path, progress: Progress):
 
 
 def _checked_models(request: PredictRequest, settings: Settings, progress: Progress, work: Path):
-    from segbook.predict.model import locate_model, one_cell, unverified_reasons  # noqa: PLC0415
+    from segbook.predict.model import locate_model, one_cell, selected_folds, unverified_reasons  # noqa: PLC0415
 
     zips = [p for p in request.models if Path(p).suffix == ".zip" and Path(p).is_file()]
     if zips:
         if len(request.models) > 1:
             raise UsageProblem("an exported zip holds all of its cell's folds: give it alone as MODEL",
                                hint="segbook predict MODEL.zip INPUT OUTPUT")
-        models = _archived(Path(zips[0]), work, progress)
+        models = selected_folds(_archived(Path(zips[0]), work, progress), request.folds)
         one_cell(models)
         # its SHA256SUMS and receipts were checked; the run's own files (test predictions, labels) are not in it
         return models, {m.receipt_path: [] for m in models}
-    models = [locate_model(path) for path in request.models]
+    models = selected_folds([locate_model(path) for path in request.models], request.folds)
     one_cell(models)
     verdicts = {}
     for model in models:

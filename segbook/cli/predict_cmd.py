@@ -19,6 +19,9 @@ from segbook.core.errors import Differences, UsageProblem
               help="nnU-Net's mirroring test-time augmentation (its default: 8 mirrored passes per window in 3D; "
                    "--no-tta makes one).")
 @training_option("device")
+@click.option("--folds", default=None, metavar="LIST",
+              help="Ensemble only these folds of MODEL, comma-separated (e.g. 0,1,2 or all); default: every fold "
+                   "given.")
 @click.option("--output-format", type=click.Choice(["nifti", "dicom-seg"]), default="nifti", show_default=True,
               help="dicom-seg (DICOM input): also a DICOM-SEG per series, referencing it, for viewers and PACS.")
 @click.option("--trust-unverified", is_flag=True,
@@ -26,7 +29,7 @@ from segbook.core.errors import Differences, UsageProblem
 @force_option
 @verbose_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def predict(paths, tta, device, output_format, trust_unverified, force, verbose, quiet):
+def predict(paths, tta, device, folds, output_format, trust_unverified, force, verbose, quiet):
     """Apply a trained cell to new scans: predictions in each input's geometry, with a receipt.
 
     MODEL is a run folder (OUT/runs/<task>/<config>, or its receipt.json) or a zip from `segbook
@@ -47,10 +50,14 @@ def predict(paths, tta, device, output_format, trust_unverified, force, verbose,
     if len(paths) < 3:
         raise UsageProblem("give at least one MODEL, then INPUT and OUTPUT", hint="see segbook predict --help")
     *models, source, output = paths
+    chosen = tuple(f.strip() for f in folds.split(",") if f.strip()) if folds is not None else ()
+    if folds is not None and not chosen:
+        raise UsageProblem("--folds needs at least one fold", hint="e.g. --folds 0,1,2 (or leave it out: every fold)")
     try:
         outcome = run(PredictRequest(tuple(models), source, output, tta=tta, device=device, output_format=output_format,
                                      trust_unverified=trust_unverified, force=force, verbose=verbose,
-                                     command=["segbook", *sys.argv[1:]]), cli_settings(), progress_printer(quiet))
+                                     command=["segbook", *sys.argv[1:]], folds=chosen),
+                      cli_settings(), progress_printer(quiet))
     except Differences as exc:  # the model's: every difference, then the two-line error
         for line in exc.details:
             click.echo(f"differs: {line}")

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from segbook.core.errors import EnvironmentProblem, InvalidInput, SegbookError, UsageProblem
 
 ENGINES = ("docker", "podman", "apptainer")
-INPUT, OUTPUT, WEIGHTS = "/input", "/output", "/weights"
+INPUT, OUTPUT, WEIGHTS, MODEL = "/input", "/output", "/weights", "/model"
+MOUNT_POINTS = (INPUT, OUTPUT, WEIGHTS, MODEL)  # the image creates each (containers/Dockerfile)
 # docker/podman: no network, a read-only image with a private executable /tmp, no new privileges,
 # no capabilities (Apptainer's --containall --cleanenv --no-home is the same idea in its own words)
 HARDENING = ("--network", "none", "--read-only", "--tmpfs", "/tmp:rw,exec", "--shm-size", "2g",  # noqa: S108
@@ -36,7 +37,7 @@ BIND_UNSAFE = (":", ",")  # the engines' -v and Apptainer's --bind split on thes
 @dataclass(frozen=True)
 class Mount:
     host: str
-    inside: str  # INPUT, OUTPUT or WEIGHTS
+    inside: str  # INPUT, OUTPUT, WEIGHTS or MODEL
     writable: bool = False
 
 
@@ -160,8 +161,8 @@ def host_limits(engine: str, image: str, *, binary: str | None = None,
 def _mount(text: str) -> Mount:
     host, sep, rest = text.rpartition(":")
     host, sep2, inside = host.rpartition(":")
-    if not (sep and sep2 and host) or rest not in ("ro", "rw") or inside not in (INPUT, OUTPUT, WEIGHTS):
-        raise UsageProblem(f"--mount wants HOST:{{{INPUT},{OUTPUT},{WEIGHTS}}}:ro|rw, got {text!r}")
+    if not (sep and sep2 and host) or rest not in ("ro", "rw") or inside not in MOUNT_POINTS:
+        raise UsageProblem(f"--mount wants HOST:{{{','.join(MOUNT_POINTS)}}}:ro|rw, got {text!r}")
     return Mount(host, inside, rest == "rw")
 
 

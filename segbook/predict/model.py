@@ -113,6 +113,19 @@ def unverified_reasons(model: TrainedModel, manifests_dir, progress) -> list[str
     return [f.describe() for f in findings if not f.ok]
 
 
+def selected_folds(models: list[TrainedModel], folds: tuple[str, ...]) -> list[TrainedModel]:
+    """The models of the folds asked for (all when none are), in the order asked; InvalidInput (65) names a
+    fold the model does not have."""
+    if not folds:
+        return models
+    by_fold = {m.fold: m for m in models}
+    missing = [f for f in folds if f not in by_fold]
+    if missing:
+        raise InvalidInput(f"fold {', '.join(missing)} is not among the model's folds ({', '.join(by_fold)})",
+                           hint=f"--folds takes some of: {', '.join(by_fold)}")
+    return [by_fold[f] for f in dict.fromkeys(folds)]
+
+
 def one_cell(models: list[TrainedModel]) -> None:
     """Several models are ensembled only as folds of one cell."""
     first = models[0]

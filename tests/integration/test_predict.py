@@ -167,8 +167,11 @@ def test_an_export_round_trips_through_predict_and_installs_into_plain_nnunet(ex
         assert "licence: Apache-2.0" in card and "| all | 2 |" in card
     again = run_segbook("export", str(demo_runs["ft"]), "--out", str(exported))
     assert again.returncode == 73  # an existing zip is not replaced without --force
+    missing = run_segbook("predict", str(exported), str(_images(demo_out)), str(tmp_path / "ours"), "--folds", "0,all")
+    assert missing.returncode == 65 and "fold 0 is not among the model's folds (all)" in missing.stderr
+    assert not (tmp_path / "ours").exists() or not list((tmp_path / "ours").glob("*.nii.gz"))
     ours = run_segbook("predict", str(exported), str(_images(demo_out)), str(tmp_path / "ours"),
-                       "--no-tta")
+                       "--no-tta", "--folds", "all")
     assert ours.returncode == 0, ours.stderr
     assert json.loads((tmp_path / "ours" / "predict_receipt.json").read_text())["models"][0]["from"] == "archive"
     # plain nnU-Net: its installer, then nnUNetv2_predict with the kit's trainer classes on its path
