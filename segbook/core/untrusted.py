@@ -9,7 +9,10 @@ answers with InvalidInput (65) naming the file, so each caller words only its ow
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+
+import numpy as np
 
 from segbook.core.errors import InvalidInput
 
@@ -34,6 +37,28 @@ def depth_of(value, limit: int = MAX_DEPTH) -> int:
     return deepest
 
 
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = str.maketrans({chr(c): None for c in range(128) if chr(c) not in "[]{}"})
+
+
+def text_depth(text: str) -> int:
+    """Nesting depth of a *valid* JSON text, as depth_of counts it, from its brackets outside strings.
+
+    The same answer as walking the parsed value, in C-speed steps (split, translate, cumsum): a grid
+    report reads thousands of receipts, and the walk cost as much as parsing them. Without an escaped
+    quote, every other piece between quotes is a string; with one, a regex removes the strings.
+    """
+    outside = "".join(text.split('"')[::2]) if '\\"' not in text else _JSON_STRING.sub("", text)
+    skeleton = outside.translate(_BRACKETS)
+    if not skeleton.isascii():  # the table deletes ASCII only; other characters are never brackets
+        skeleton = "".join(ch for ch in skeleton if ch in "[]{}")
+    if not skeleton:
+        return 0
+    codes = np.frombuffer(skeleton.encode("ascii"), dtype=np.uint8)
+    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1)
+    return int(np.cumsum(steps).max())
+
+
 def parse_json(text: str, where: str, *, max_depth: int = MAX_DEPTH, hint: str | None = None):
     """json.loads that turns every way a text fails into InvalidInput naming `where`."""
     try:
@@ -42,7 +67,7 @@ def parse_json(text: str, where: str, *, max_depth: int = MAX_DEPTH, hint: str |
         raise InvalidInput(f"{where} is nested too deeply to be a file of the kit's", hint=hint) from None
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
         raise InvalidInput(f"{where} is not valid JSON ({exc})"[:300], hint=hint) from None
-    if depth_of(data, max_depth) > max_depth:
+    if text_depth(text) > max_depth:
         raise InvalidInput(f"{where} nests deeper than {max_depth} levels", hint=hint)
     return data
 

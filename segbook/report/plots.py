@@ -84,15 +84,22 @@ def scatter_plot(table, path: Path, tolerance: float) -> Path:
                     alpha=0.5, linewidth=0)
     configs = sorted(paired["configuration"].unique())
     markers = {c: CONFIG_MARKERS[i % len(CONFIG_MARKERS)] for i, c in enumerate(configs)}
-    for row in paired.to_dict("records"):
-        colour = ACCEPTANCE_COLOURS.get(row.get("acceptance"), "#555555")
-        ci = (row.get("ci_low"), row.get("ci_high"))
-        if ci[0] is not None and ci[0] == ci[0]:  # not NaN
-            ax.vlines(row["dsc_paper"], ci[0], ci[1], color=colour, linewidth=1.2, alpha=0.8)
-        ax.scatter([row["dsc_paper"]], [row["dsc"]], s=30, color=colour, marker=markers[row["configuration"]],
-                   edgecolor="white", linewidth=0.5, zorder=3)
-        if row.get("verified") == "UNVERIFIED":
-            ax.scatter([row["dsc_paper"]], [row["dsc"]], s=90, color="black", marker="x", linewidth=1.6, zorder=4)
+    # one artist per configuration, not per cell: a grid's 609 cells drew in seconds one by one
+    kinds = list(paired["acceptance"]) if "acceptance" in paired else [""] * len(paired)
+    colours = [ACCEPTANCE_COLOURS.get(str(k), "#555555") for k in kinds]
+    paired = paired.assign(_colour=colours)
+    if "ci_low" in paired:
+        bars = paired[paired["ci_low"].notna()]
+        ax.vlines(bars["dsc_paper"], bars["ci_low"], bars["ci_high"], colors=list(bars["_colour"]), linewidth=1.2,
+                  alpha=0.8)
+    for config in configs:
+        group = paired[paired["configuration"] == config]
+        ax.scatter(group["dsc_paper"], group["dsc"], s=30, c=list(group["_colour"]), marker=markers[config],
+                   edgecolors="white", linewidths=0.5, zorder=3)
+    if "verified" in paired:
+        crossed = paired[paired["verified"] == "UNVERIFIED"]
+        if len(crossed):
+            ax.scatter(crossed["dsc_paper"], crossed["dsc"], s=90, color="black", marker="x", linewidth=1.6, zorder=4)
     handles = [Line2D([], [], color="#cccccc", linewidth=6, label=f"±{tolerance:g} points")]
     if "acceptance" in paired:
         handles += [Line2D([], [], color=c, marker="o", linestyle="", label=ACCEPTANCE_LABELS[k])
@@ -126,28 +133,44 @@ def paper_scatter_plot(table, path: Path) -> Path:
 
 
 def forest_plot(comparisons, path: Path) -> Path:
-    """One row per dataset and compared pair: the mean per-case difference A - B (DSC points) and its
-    paired 95 % bootstrap interval; rows with too few cases for a test are hollow. Where fine-tuned vs
-    scratch pairs exist only they are drawn (a full grid has ten pairs per dataset: the CSV has all)."""
+    """One panel per compared pair (e.g. STU-Net-B fine-tuned − scratch), one row per dataset: the mean
+    per-case difference A − B (DSC points) and its paired 95 % bootstrap interval; rows with too few
+    cases for a test are hollow. Where fine-tuned vs scratch pairs exist only they are drawn (a full
+    grid has ten pairs per dataset: the CSV has all). Panels side by side share the dataset rows, so a
+    whole grid is 87 rows, not 261."""
     plt = _pyplot()
-    rows = comparisons.dropna(subset=["diff_a_minus_b"]).to_dict("records")
-    transfer = [r for r in rows if str(r["config_b"]).endswith("_scratch")]
-    rows = transfer or rows  # the paper's question first: fine-tuned vs scratch (every pair in comparisons.csv)
-    fig, ax = plt.subplots(figsize=(6.4, max(2.2, 0.3 * len(rows) + 1.3)))
-    colours = ["#1b9e5a" if str(r["verdict"]).endswith("better") else "#d1495b"
-               if str(r["verdict"]).endswith("worse") else "#555555" for r in rows]
-    tested = [not str(r["verdict"]).startswith("too few") for r in rows]
-    positions = list(range(len(rows)))
-    # one call per kind of mark, not one per row: a full grid draws hundreds of rows
-    ax.hlines(positions, [r["ci_low"] for r in rows], [r["ci_high"] for r in rows], colors=colours, linewidth=1.6)
-    ax.scatter([r["diff_a_minus_b"] for r in rows], positions, s=36, zorder=3, edgecolors=colours, linewidths=1.4,
-               c=[c if t else "white" for c, t in zip(colours, tested, strict=True)])
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_yticks(list(range(len(rows))))
-    ax.set_yticklabels([f"{r['task_id']}: {r['config_a']} − {r['config_b']} (n={r['n_cases']})" for r in rows],
-                       fontsize=7)
-    ax.set_ylim(len(rows) - 0.5, -0.5)  # first row on top
-    ax.set_xlabel("mean per-case difference, DSC points (95 % paired bootstrap CI); hollow: too few cases")
-    ax.set_title("Paired comparisons per dataset")
-    ax.grid(axis="x", alpha=0.3)
+    rows = comparisons.dropna(subset=["diff_a_minus_b"])
+    transfer = rows[rows["config_b"].astype(str).str.endswith("_scratch")]
+    rows = transfer if len(transfer) else rows  # the paper's question first: fine-tuned vs scratch
+    pairs = list(dict.fromkeys(zip(rows["config_a"], rows["config_b"], strict=True)))
+    datasets = list(dict.fromkeys(rows["task_id"]))
+    position = {task: i for i, task in enumerate(datasets)}
+    fig, axes = plt.subplots(1, len(pairs), sharey=True, squeeze=False, layout="constrained",
+                             figsize=(1.2 + 3.0 * len(pairs), max(2.2, 0.22 * len(datasets) + 1.4)))
+    for ax, (config_a, config_b) in zip(axes[0], pairs, strict=True):
+        panel = rows[(rows["config_a"] == config_a) & (rows["config_b"] == config_b)]
+        verdicts = panel["verdict"].astype(str)
+        colours = ["#1b9e5a" if v.endswith("better") else "#d1495b" if v.endswith("worse") else "#555555"
+                   for v in verdicts]
+        ys = [position[task] for task in panel["task_id"]]
+        # one call per kind of mark, not one per row
+        ax.hlines(ys, panel["ci_low"], panel["ci_high"], colors=colours, linewidth=1.6)
+        ax.scatter(panel["diff_a_minus_b"], ys, s=30, zorder=3, edgecolors=colours, linewidths=1.3,
+                   c=[c if not v.startswith("too few") else "white" for c, v in zip(colours, verdicts, strict=True)])
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_title(f"{config_a}\n− {config_b}", fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(axis="x", labelsize=7)
+    cases = rows.groupby("task_id")["n_cases"].agg(["min", "max"])
+    axes[0][0].set_yticks(range(len(datasets)))
+    axes[0][0].set_yticklabels([f"{task} (n={_span(cases.loc[task])})" for task in datasets], fontsize=7)
+    axes[0][0].set_ylim(len(datasets) - 0.5, -0.5)  # first dataset on top
+    fig.supxlabel("mean per-case difference A − B, DSC points (95 % paired bootstrap CI); hollow: too few cases",
+                  fontsize=8)
+    fig.suptitle("Paired comparisons per dataset", fontsize=10)
     return _save(fig, path)
+
+
+def _span(counts) -> str:
+    low, high = int(counts["min"]), int(counts["max"])
+    return str(low) if low == high else f"{low}-{high}"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from segbook.core.errors import InvalidInput
-from segbook.core.untrusted import depth_of, parse_json, read_json
+from segbook.core.untrusted import depth_of, parse_json, read_json, text_depth
 from tests.grid_support import plan_grid, run_dir, write_receipt
 from tests.helpers import run_segbook
 
@@ -22,6 +22,17 @@ def test_deep_nesting_is_invalid_input_not_recursion():
     with pytest.raises(InvalidInput, match="deeper than 64"):
         parse_json("[" * 100 + "]" * 100, "x.json")
     assert depth_of({"a": [1, {"b": []}]}) == 4
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": [1, {"b": []}]}', '"x[{"', "[]", "1", "{}", "[[],[[]]]", '{"k\\"[": "v]\\\\", "z": [[["é[", {"ü": "]"}]]]}',
+    '["\\\\", "[[["]', '{"a\\\\": "]]"}', '{"a": "\\u005b\\u005b", "b": [{"c": "}}}"}]}',
+    json.dumps({"cases": {f"case_{i}": {"c0": {"dice": 0.5, "name": "a[b]{"}} for i in range(50)}}),
+    "[" * 64 + "]" * 64, "[" * 65 + '"]]]"' + "]" * 65,
+])
+def test_the_text_depth_equals_the_depth_of_the_parsed_value(text):
+    """The report's fast check counts brackets outside strings; it must agree with walking the value."""
+    assert text_depth(text) == depth_of(json.loads(text), limit=10**6)
 
 
 def test_an_oversized_file_is_refused_before_it_is_read(tmp_path):
