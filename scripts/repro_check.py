@@ -216,8 +216,8 @@ def run_all(args, runner: str, image_id: str, sif_digest: str | None, work: Path
         timings[names[2]] = run(app, what="apptainer-like run (the image)")
         return outs
     with repro_engine.mounted_sif(args.sif, work / "sif-root") as rootfs:
-        app = repro_engine.sif_run(runner, args.podman_runtime, args.sif, sif_digest, rootfs, outs[names[2]],
-                                   weights, inside)
+        app = repro_engine.sif_run(runner, args.podman_runtime, args.image, args.sif, sif_digest, rootfs,
+                                   outs[names[2]], weights, inside)
         timings[names[2]] = run(app, what="SIF run (its squashfs, its /.singularity.d/actions/run)")
     return outs
 

@@ -97,12 +97,13 @@ def mounted_sif(sif: Path, mountpoint: Path) -> Iterator[Path]:
         subprocess.run(["fusermount", "-u", str(mountpoint)], check=False, timeout=120)
 
 
-def sif_run(runner: str, podman_runtime: str, sif: Path, sif_digest: str, rootfs: Path, out, weights,
+def sif_run(runner: str, podman_runtime: str, image: str, sif: Path, sif_digest: str, rootfs: Path, out, weights,
             segbook_args: list[str]) -> list[str]:
     """What `apptainer run --containall --cleanenv --no-home --bind ... segbook.sif ARGS` runs: the SIF's file
     system (`rootfs`, mounted from the SIF), its own /.singularity.d/actions/run (the environment scripts,
-    then the runscript), the host uid, a read-only root, no home, a private /tmp, explicit binds."""
-    limits = host_limits(runner, str(sif), oci_runtime=podman_runtime or None)
+    then the runscript), the host uid, a read-only root, no home, a private /tmp, explicit binds. `image` (the
+    SIF's source) is what Podman's OCI-runtime probe may start."""
+    limits = host_limits(runner, image, oci_runtime=podman_runtime or None)
     run = ContainerRun(runner, f"{rootfs}:O",  # --rootfs: the image argument is the root; :O keeps it unwritten
                        (Mount(str(out), OUTPUT, writable=True), Mount(str(weights), WEIGHTS)),
                        env=(("HOME", f"/home/{os.getuid()}-not-mounted"), ("APPTAINER_CONTAINER", str(sif)),

@@ -7,10 +7,21 @@ builds and runs.
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 
 from segbook.core.container_run import limit_flags
 from tests.helpers import REPO, make_value, require_tool  # noqa: F401 - re-exported for the tests here
+
+RUN_SH_ENV = dict(os.environ, SEGBOOK_PODMAN_RUNTIME="runc")
+
+
+def run_sh(image: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`run.sh --runtime podman --image IMAGE ARGS...`, as a user types it, with runc."""
+    return subprocess.run([str(REPO / "run.sh"), "--runtime", "podman", "--image", image, *args], cwd=REPO,
+                          env=RUN_SH_ENV, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def podman_limits() -> list[str]:

@@ -11,22 +11,16 @@ from pathlib import Path
 import pytest
 
 import segbook
+from tests.container.conftest import run_sh
 
 pytestmark = pytest.mark.container
 
 REPO = Path(__file__).resolve().parents[2]
-RUN_SH = str(REPO / "run.sh")
-ENV = dict(os.environ, SEGBOOK_PODMAN_RUNTIME="runc")
 
 
 def inspect(image: str) -> dict:
     out = subprocess.run(["podman", "image", "inspect", image], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)[0]
-
-
-def run_sh(image: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([RUN_SH, "--runtime", "podman", "--image", image, *args], cwd=REPO, env=ENV,
-                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def test_labels_user_entrypoint_and_no_build_settings_baked_in(image):

@@ -5,25 +5,18 @@ altered after export is refused inside the container as it is outside."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from segbook.predict import record as records
+from tests.container.conftest import run_sh
 from tests.helpers import run_segbook
 
 pytestmark = pytest.mark.container
 
 REPO = Path(__file__).resolve().parents[2]
-ENV = dict(os.environ, SEGBOOK_PODMAN_RUNTIME="runc")
-
-
-def run_sh(image: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(REPO / "run.sh"), "--runtime", "podman", "--image", image, *args], cwd=REPO, env=ENV,
-                          capture_output=True, text=True, timeout=900, check=False)
 
 
 @pytest.fixture(scope="module")
