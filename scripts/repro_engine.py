@@ -59,7 +59,7 @@ def apptainer_like(runner: str, podman_runtime: str, image: str, image_id: str, 
 
 # `siftool list`'s TYPE of the primary system partition (the root file system Apptainer mounts)
 SIF_SYSTEM_PARTITION = "FS (Squashfs/*System"
-SIF_TOOLS = {"siftool": "siftool", "squashfuse": "squashfuse", "fusermount": "fuse"}
+SIF_TOOLS = {"siftool": "siftool", "squashfuse": "squashfuse", "fusermount": "fuse3"}  # tool -> Debian package
 
 
 def sif_problem(runner: str, sif: Path) -> str | None:

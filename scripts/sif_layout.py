@@ -25,7 +25,7 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 SECTION = re.compile(r"%([a-z]+)\s*$")
 SECTIONS = ("arguments", "labels", "environment", "runscript", "test", "help", "post", "files", "setup",
-            "startscript", "runscript.help")
+            "startscript")
 # sections that would change the file system: this builder cannot run them, so it refuses the def
 UNSUPPORTED = ("post", "files", "setup", "startscript")
 # root-level links Apptainer makes (older tools and users call /singularity, /.run ... directly)
@@ -120,7 +120,7 @@ def _split(text: str) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _dedent(body: str) -> str:
-    lines = [line for line in body.splitlines()]
+    lines = body.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     indents = [len(line) - len(line.lstrip()) for line in lines if line.strip()]
@@ -154,11 +154,10 @@ def labels(definition: Definition, image_config: dict, extra: dict[str, str]) ->
     return dict(sorted(merged.items()))
 
 
-def metadata(definition: Definition, files: dict[str, str | bytes]) -> dict:
+def metadata(definition: Definition, files: dict[str, str]) -> dict:
     """The JSON.Generic object Apptainer adds for `apptainer inspect` (labels, def, runscript, env)."""
     def text(name: str) -> str:
-        value = files[f"{SINGULARITY_D}/{name}"]
-        return value.decode() if isinstance(value, bytes) else value
+        return files[f"{SINGULARITY_D}/{name}"]
 
     environment = {name.rsplit("/", 1)[1]: text(name.removeprefix(f"{SINGULARITY_D}/"))
                    for name in sorted(files) if name.startswith(f"{SINGULARITY_D}/env/")}
